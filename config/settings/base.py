@@ -1,0 +1,350 @@
+"""Settings shared by every environment. Everything that differs between machines comes from the
+environment (django-environ); `.env` at the project root is read when present."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- core -----------------------------------------------------------------------------------
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "django.contrib.postgres",
+    "django.contrib.humanize",
+    # third party
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "leaflet",
+    "channels",
+    # ours
+    "marketplace.core",
+    "marketplace.accounts",
+    "marketplace.parcels",
+    "marketplace.trips",
+    "marketplace.matching",
+    "marketplace.deliveries",
+    "marketplace.payments",
+    "marketplace.notifications",
+    "marketplace.tracking",
+    "marketplace.chat",
+    "marketplace.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "marketplace.web.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- database: GeoDjango's PostGIS backend over psycopg 3 -----------------------------------
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL",
+        default="postgis://postgres@127.0.0.1:5432/waypost",
+        engine="django.contrib.gis.db.backends.postgis",
+    )
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# GDAL/GEOS from the OS. Debian names the libraries with their ABI number; allow overrides.
+GDAL_LIBRARY_PATH = env.str("GDAL_LIBRARY_PATH", default=None)
+GEOS_LIBRARY_PATH = env.str("GEOS_LIBRARY_PATH", default=None)
+
+# --- auth -------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:dashboard"
+LOGOUT_REDIRECT_URL = "web:home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- i18n -------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- static and media ---------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Uploads above this size are refused with a form/API error (parcel photos).
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+
+# --- marketplace --------------------------------------------------------------------------------
+# The currency every price is quoted in (ISO 4217) and its number of minor units.
+MARKETPLACE_CURRENCY = env.str("MARKETPLACE_CURRENCY", default="EUR").upper()
+# Quote tariff, in minor units of MARKETPLACE_CURRENCY.
+QUOTE_BASE_FEE = env.int("QUOTE_BASE_FEE", default=300)
+QUOTE_PER_KM = env.int("QUOTE_PER_KM", default=60)
+QUOTE_PER_KG = env.int("QUOTE_PER_KG", default=20)
+QUOTE_MINIMUM = env.int("QUOTE_MINIMUM", default=500)
+QUOTE_PLATFORM_FEE_PERCENT = env.int("QUOTE_PLATFORM_FEE_PERCENT", default=20)
+QUOTE_VALIDITY_MINUTES = env.int("QUOTE_VALIDITY_MINUTES", default=15)
+# Site and map: where the shipper's map loads its tiles from (no tiles are bundled).
+SITE_NAME = env.str("SITE_NAME", default="Waypost")
+MAP_TILE_URL = env.str("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILE_ATTRIBUTION = env.str("MAP_TILE_ATTRIBUTION", default="&copy; OpenStreetMap contributors")
+# Where the map opens (the operator's city); lat, lon.
+MAP_DEFAULT_CENTER = env.list("MAP_DEFAULT_CENTER", cast=float, default=[52.520, 13.405])
+MAP_DEFAULT_ZOOM = env.int("MAP_DEFAULT_ZOOM", default=12)
+
+LEAFLET_CONFIG = {
+    "DEFAULT_CENTER": tuple(MAP_DEFAULT_CENTER),
+    "DEFAULT_ZOOM": MAP_DEFAULT_ZOOM,
+    "TILES": [("Map", MAP_TILE_URL, {"attribution": MAP_TILE_ATTRIBUTION, "maxZoom": 19})],
+    "RESET_VIEW": False,
+}
+
+# --- REST API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "marketplace.core.pagination.DefaultPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        "user": env.str("API_THROTTLE_USER", default="600/min"),
+        "auth": env.str("API_THROTTLE_AUTH", default="20/min"),
+    },
+    "EXCEPTION_HANDLER": "marketplace.core.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=30)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Waypost API",
+    "DESCRIPTION": "Crowdshipping: shippers post parcels, commuting couriers carry them.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema URL to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "ParcelStatusEnum": "marketplace.parcels.models.ParcelStatus",
+        "TripStatusEnum": "marketplace.trips.models.TripStatus",
+        "SizeClassEnum": "marketplace.core.sizes.SizeClass",
+        "DeliveryStatusEnum": "marketplace.deliveries.models.DeliveryStatus",
+        "OfferStatusEnum": "marketplace.matching.models.OfferStatus",
+        "CancelledByEnum": "marketplace.deliveries.models.CancelledBy",
+        "PaymentStatusEnum": "marketplace.payments.models.PaymentStatus",
+        "TransferStatusEnum": "marketplace.payments.models.TransferStatus",
+        "TransferKindEnum": "marketplace.payments.models.TransferKind",
+        "VehicleTypeEnum": "marketplace.accounts.models.VehicleType",
+        "VerificationStatusEnum": "marketplace.accounts.models.VerificationStatus",
+    },
+}
+
+# --- Celery ---------------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- Channels -------------------------------------------------------------------------------------
+# Redis Pub/Sub ignores the database number of REDIS_URL: processes sharing a Redis (tests, the
+# live benchmark, another checkout) keep their groups apart by this prefix of the channel names.
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="waypost")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- logging --------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- email ----------------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Waypost <no-reply@waypost.local>")
+
+# --- system checks ---------------------------------------------------------------------------
+# gis.W001: Debian 12 ships GDAL 3.6, which cannot block file/network access while it resolves
+# spatial references; 3.9+ can. Safe here because no user input reaches GDAL's SRS parser: the API
+# and the shipper forms parse coordinates ourselves (marketplace.core.geo) into GEOS geometries with
+# a fixed SRID 4326, and transforms run in PostGIS on fixed SRIDs. Only staff in the admin submit
+# GeoJSON that GDAL reads. See README "GDAL and gis.W001". Only that check is silenced.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# --- matching and deliveries ------------------------------------------------------------------
+# How many couriers are offered a parcel at once, and for how long each offer stands.
+MATCHING_OFFERS_PER_PARCEL = env.int("MATCHING_OFFERS_PER_PARCEL", default=3)
+MATCHING_OFFER_TTL_MINUTES = env.int("MATCHING_OFFER_TTL_MINUTES", default=20)
+# Wrong pickup/delivery code entries allowed before the code locks (the shipper can reissue).
+DELIVERY_CODE_MAX_ATTEMPTS = env.int("DELIVERY_CODE_MAX_ATTEMPTS", default=5)
+# Kept from the shipper's payment when they cancel after the courier set off (minor units).
+CANCELLATION_FEE = env.int("CANCELLATION_FEE", default=300)
+# Reliability points a courier loses for giving up an accepted parcel before pickup.
+COURIER_CANCEL_PENALTY = env.int("COURIER_CANCEL_PENALTY", default=10)
+CELERY_BEAT_SCHEDULE = {
+    "expire-offers": {"task": "marketplace.matching.tasks.expire_offers", "schedule": 60.0},
+    "expire-parcels": {"task": "marketplace.matching.tasks.expire_parcels", "schedule": 300.0},
+}
+
+# --- payments (Stripe Connect, "separate charges and transfers") ---------------------------------
+# In development and tests the API base points at localstripe on loopback (scripts/localstripe.py).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_waypost_local")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_waypost_local")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_waypost_platform")
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str(
+    "STRIPE_CONNECT_WEBHOOK_SECRET", default="whsec_waypost_connect"
+)
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Shippers must pay before a parcel is offered to couriers.
+PAYMENTS_REQUIRED = env.bool("PAYMENTS_REQUIRED", default=True)
+# Days to wait after delivery before the courier's share is transferred (0 = at once).
+PAYOUT_HOLD_DAYS = env.int("PAYOUT_HOLD_DAYS", default=0)
+# Where Stripe's hosted onboarding sends couriers back to.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "send-due-transfers": {
+            "task": "marketplace.payments.tasks.send_due_transfers",
+            "schedule": 300.0,
+        },
+        "retry-webhook-events": {
+            "task": "marketplace.payments.tasks.retry_webhook_events",
+            "schedule": 300.0,
+        },
+        "reconcile-ledger": {
+            "task": "marketplace.payments.tasks.reconcile_ledger",
+            "schedule": 3600.0,
+        },
+    }
+)
+
+# --- live features -------------------------------------------------------------------------------
+PUSH_PROVIDER = env.str(
+    "PUSH_PROVIDER", default="marketplace.notifications.push.LoggingPushProvider"
+)
+
+# --- chat -----------------------------------------------------------------------------------------
+# A delivery's conversation closes to new messages this many days after the hand-over (its history
+# stays readable); an open dispute on the parcel's payment reopens it.
+CHAT_CLOSE_DAYS = env.int("CHAT_CLOSE_DAYS", default=7)
+# Characters per message.
+CHAT_MAX_LENGTH = env.int("CHAT_MAX_LENGTH", default=2000)
+# Per user, across all conversations: at most CHAT_RATE_LIMIT messages in CHAT_RATE_WINDOW_SECONDS.
+CHAT_RATE_LIMIT = env.int("CHAT_RATE_LIMIT", default=20)
+CHAT_RATE_WINDOW_SECONDS = env.int("CHAT_RATE_WINDOW_SECONDS", default=60)
+
+# --- tracking (marketplace.tracking) -------------------------------------------------------------
+# Location pings are deleted this many days after they arrive (task purge_old_pings).
+TRACKING_RETENTION_DAYS = env.int("TRACKING_RETENTION_DAYS", default=30)
+# "Courier arriving" is sent once, when the courier comes this close to the drop-off (metres).
+TRACKING_ARRIVING_M = env.int("TRACKING_ARRIVING_M", default=150)
+# Pings are refused when less accurate than this (metres), when moving from the previous ping
+# would take more than this speed, when their device time is ahead of ours by more than the skew,
+# or older than the age; a REST batch holds at most TRACKING_MAX_BATCH pings.
+TRACKING_MAX_ACCURACY_M = env.int("TRACKING_MAX_ACCURACY_M", default=200)
+TRACKING_MAX_SPEED_KMH = env.int("TRACKING_MAX_SPEED_KMH", default=200)
+TRACKING_MAX_CLOCK_SKEW_S = env.int("TRACKING_MAX_CLOCK_SKEW_S", default=30)
+TRACKING_MAX_PING_AGE_HOURS = env.int("TRACKING_MAX_PING_AGE_HOURS", default=24)
+TRACKING_MAX_BATCH = env.int("TRACKING_MAX_BATCH", default=500)
+CELERY_BEAT_SCHEDULE["purge-old-pings"] = {
+    "task": "marketplace.tracking.tasks.purge_old_pings",
+    "schedule": 3600.0,
+}

@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
+    path("webhooks/stripe/", include("marketplace.payments.urls")),
+    path("", include("marketplace.tracking.urls")),
+    path("", include("marketplace.chat.urls")),
+    path("", include("marketplace.web.urls")),
+]
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler404 = "marketplace.core.views.not_found"
+handler500 = "marketplace.core.views.server_failure"

@@ -1,0 +1,66 @@
+"""DRF fields for WGS 84 geometries as GeoJSON, validated by marketplace.core.geo."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.gis.geos import GEOSGeometry, LineString, Point
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from marketplace.core.geo import GeometryError, line_from_geojson, point_from_geojson
+
+POINT_SCHEMA = {
+    "type": "object",
+    "description": "GeoJSON Point in WGS 84: [longitude, latitude].",
+    "properties": {
+        "type": {"type": "string", "enum": ["Point"]},
+        "coordinates": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+    },
+    "required": ["type", "coordinates"],
+    "example": {"type": "Point", "coordinates": [13.405, 52.52]},
+}
+LINESTRING_SCHEMA = {
+    "type": "object",
+    "description": "GeoJSON LineString in WGS 84, positions as [longitude, latitude].",
+    "properties": {
+        "type": {"type": "string", "enum": ["LineString"]},
+        "coordinates": {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "number"}, "minItems": 2},
+            "minItems": 2,
+        },
+    },
+    "required": ["type", "coordinates"],
+    "example": {"type": "LineString", "coordinates": [[13.38, 52.51], [13.42, 52.53]]},
+}
+
+
+def _as_geojson(value: GEOSGeometry) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(value.json)
+    return data
+
+
+@extend_schema_field(POINT_SCHEMA)
+class PointField(serializers.Field):
+    def to_internal_value(self, data: Any) -> Point:
+        try:
+            return point_from_geojson(data, where=self.field_name or "point")
+        except GeometryError as exc:
+            raise serializers.ValidationError(exc.message) from exc
+
+    def to_representation(self, value: Point) -> dict[str, Any]:
+        return _as_geojson(value)
+
+
+@extend_schema_field(LINESTRING_SCHEMA)
+class LineStringField(serializers.Field):
+    def to_internal_value(self, data: Any) -> LineString:
+        try:
+            return line_from_geojson(data, where=self.field_name or "route")
+        except GeometryError as exc:
+            raise serializers.ValidationError(exc.message) from exc
+
+    def to_representation(self, value: LineString) -> dict[str, Any]:
+        return _as_geojson(value)

@@ -1,0 +1,130 @@
+"""Geometry input: WGS 84 points and routes from GeoJSON or Google's encoded polyline.
+
+Everything the API and the forms accept goes through here, so every bad input gets the same
+clear message. Coordinates are (longitude, latitude) in GeoJSON order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import polyline as polyline_codec
+from django.contrib.gis.geos import LineString, Point
+
+from marketplace.core.exceptions import ApplicationError
+
+WGS84 = 4326
+EARTH_RADIUS_M = 6_371_008.8
+MAX_ROUTE_VERTICES = 5_000
+
+
+class GeometryError(ApplicationError):
+    code = "invalid_geometry"
+
+
+def _coordinate(value: Any, where: str) -> tuple[float, float]:
+    if not isinstance(value, list | tuple) or len(value) not in (2, 3):
+        raise GeometryError(f"{where}: a position is [longitude, latitude].")
+    lon, lat = value[0], value[1]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lon, lat)):
+        raise GeometryError(f"{where}: longitude and latitude must be numbers.")
+    if not all(math.isfinite(v) for v in (lon, lat)):
+        raise GeometryError(f"{where}: longitude and latitude must be finite numbers.")
+    if not -180 <= lon <= 180:
+        raise GeometryError(f"{where}: longitude {lon} is outside -180..180.")
+    if not -90 <= lat <= 90:
+        raise GeometryError(f"{where}: latitude {lat} is outside -90..90.")
+    return float(lon), float(lat)
+
+
+def make_point(lon: float, lat: float, *, where: str = "point") -> Point:
+    lon, lat = _coordinate([lon, lat], where)
+    return Point(lon, lat, srid=WGS84)
+
+
+def point_from_geojson(data: Any, *, where: str = "point") -> Point:
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise GeometryError(f"{where}: not valid JSON ({exc.msg}).") from exc
+    if not isinstance(data, dict) or data.get("type") != "Point":
+        raise GeometryError(f'{where}: expected a GeoJSON Point, {{"type": "Point", ...}}.')
+    lon, lat = _coordinate(data.get("coordinates"), where)
+    return Point(lon, lat, srid=WGS84)
+
+
+def _line(coords: list[tuple[float, float]], where: str) -> LineString:
+    if len(coords) < 2:
+        raise GeometryError(f"{where}: a route needs at least two positions.")
+    if len(coords) > MAX_ROUTE_VERTICES:
+        raise GeometryError(f"{where}: a route may have at most {MAX_ROUTE_VERTICES} positions.")
+    if len(set(coords)) < 2:
+        raise GeometryError(f"{where}: a route needs two distinct positions.")
+    return LineString(coords, srid=WGS84)
+
+
+def line_from_geojson(data: Any, *, where: str = "route") -> LineString:
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise GeometryError(f"{where}: not valid JSON ({exc.msg}).") from exc
+    if not isinstance(data, dict) or data.get("type") != "LineString":
+        raise GeometryError(
+            f'{where}: expected a GeoJSON LineString, {{"type": "LineString", ...}}.'
+        )
+    raw = data.get("coordinates")
+    if not isinstance(raw, list):
+        raise GeometryError(f"{where}: coordinates must be a list of positions.")
+    coords = [_coordinate(c, f"{where} position {i}") for i, c in enumerate(raw)]
+    return _line(coords, where)
+
+
+def line_from_polyline(encoded: str, *, precision: int = 5, where: str = "route") -> LineString:
+    """Decode Google's encoded polyline (precision 5; OSRM/Valhalla also use 6)."""
+    if not isinstance(encoded, str) or not encoded:
+        raise GeometryError(f"{where}: the encoded polyline is empty.")
+    try:
+        latlons = polyline_codec.decode(encoded, precision)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise GeometryError(f"{where}: not a valid encoded polyline.") from exc
+    coords = [
+        _coordinate([lon, lat], f"{where} position {i}") for i, (lat, lon) in enumerate(latlons)
+    ]
+    return _line(coords, where)
+
+
+def straight_line(origin: Point, destination: Point) -> LineString:
+    return _line([origin.coords, destination.coords], "route")
+
+
+def haversine_m(a: Point, b: Point) -> float:
+    """Great-circle distance in metres between two WGS 84 points."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (a.x, a.y, b.x, b.y))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
+
+
+def line_length_m(line: LineString) -> float:
+    coords = line.coords
+    return sum(
+        haversine_m(Point(*coords[i], srid=WGS84), Point(*coords[i + 1], srid=WGS84))
+        for i in range(len(coords) - 1)
+    )
+
+
+def approximate(point: Point, *, grid_m: float = 500.0) -> Point:
+    """Snap a point to a grid of about `grid_m` metres, to show an area without the address."""
+    lat_step = grid_m / 111_320.0
+    lat = (math.floor(point.y / lat_step) + 0.5) * lat_step
+    # The longitude step follows the cell's latitude, not the point's: from the point's, the
+    # snapped longitude would reveal the exact latitude to a few metres.
+    lon_step = grid_m / (111_320.0 * max(0.01, math.cos(math.radians(lat))))
+    lon = (math.floor(point.x / lon_step) + 0.5) * lon_step
+    return Point(round(max(-180, min(180, lon)), 5), round(max(-90, min(90, lat)), 5), srid=WGS84)

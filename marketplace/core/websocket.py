@@ -1,0 +1,138 @@
+"""WebSocket plumbing shared by the live features (chat, tracking, notifications).
+
+Authentication: browsers use the session cookie; mobile apps send the same JWT access token as
+the REST API, as `?token=<access>` or an `Authorization: Bearer <access>` header. Origin: a
+browser always sends `Origin`, which must be an allowed host; a connection without `Origin` (a
+mobile app) is accepted only with a valid token, so a cross-site page cannot ride a cookie.
+
+Close codes (documented in the README):
+    4400 bad request (e.g. a malformed path parameter)
+    4401 not authenticated
+    4403 not allowed (not a party of this delivery, or the feature is not open to you now)
+    4404 no such object
+    4409 closed (e.g. a conversation closed to new messages)
+A malformed frame never closes the socket: it gets an error frame `{"type": "error", ...}`.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import IntEnum
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.request import validate_host
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+
+class CloseCode(IntEnum):
+    BAD_REQUEST = 4400
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    CLOSED = 4409
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin1")
+    return None
+
+
+def _token(scope: dict[str, Any]) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode())
+    if query.get("token"):
+        return query["token"][0]
+    auth = _header(scope, b"authorization")
+    if auth and auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+@database_sync_to_async
+def _user_from_token(raw: str) -> Any:
+    from django.contrib.auth import get_user_model
+
+    try:
+        token = AccessToken(raw)  # type: ignore[arg-type]
+    except TokenError:
+        return None
+    return get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first()
+
+
+class JwtAuthMiddleware:
+    """Puts the JWT's user in scope["user"] when a token is given (over any session user)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        raw = _token(scope)
+        scope = dict(scope)
+        scope["token_given"] = raw is not None
+        if raw is not None:
+            scope["user"] = await _user_from_token(raw) or AnonymousUser()
+        return await self.app(scope, receive, send)
+
+
+class OriginOrTokenValidator:
+    """Browsers must come from an allowed host; clients without Origin must bring a token."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        origin = _header(scope, b"origin")
+        if origin is None:
+            allowed = _token(scope) is not None
+        else:
+            host = origin.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+            allowed = validate_host(host, settings.ALLOWED_HOSTS)
+        if not allowed:
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def websocket_stack(router: Any) -> Any:
+    return OriginOrTokenValidator(AuthMiddlewareStack(JwtAuthMiddleware(router)))
+
+
+class JsonConsumer(AsyncJsonWebsocketConsumer):
+    """Base consumer: authenticated users only; bad frames answered, never fatal."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CloseCode.UNAUTHENTICATED)
+            return
+        await self.accept_user(user)
+
+    async def accept_user(self, user: Any) -> None:
+        await self.accept()
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        if text_data is None:
+            await self.send_error("bad_frame", "Send JSON text frames.")
+            return
+        try:
+            content = json.loads(text_data)
+        except json.JSONDecodeError:
+            await self.send_error("bad_frame", "That frame is not valid JSON.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_error("bad_frame", 'A frame is a JSON object with a "type".')
+            return
+        await self.receive_json(content)
+
+    async def send_error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, **extra})

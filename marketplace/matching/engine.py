@@ -1,0 +1,245 @@
+"""The matching engine: which trips a parcel fits, and which parcels fit a trip. All in SQL.
+
+A parcel fits a trip when
+- its pickup and its drop-off both lie within the trip's corridor (metres from the route);
+- the pickup comes before the drop-off along the route;
+- some departure inside the trip's departure window brings the courier past the pickup inside
+  the pickup window and past the drop-off inside the delivery window (times = departure +
+  position along the route / the trip's speed);
+- the trip still has room: size class, weight and number of parcels after what it carries;
+- the courier is verified and is not the shipper.
+
+Fits are ranked by detour in whole metres (2 x the distance from the route to the pickup and to
+the drop-off: leave the route and come back, as `Fit.detour_m`), then by predicted drop-off time.
+
+How it stays fast (numbers in docs/bench.md):
+- Candidates. matching_tripsegment holds each matchable route cut in order into pieces of a few
+  steps, each with a native `box` reach (its Mercator bounding box grown by the corridor at its
+  latitude) and its own time range (when the courier can be on that piece: earliest departure +
+  time to its start, latest departure + time to its end). Parcel -> trips probes the GiST
+  (reach_box, active_range) INCLUDE (trip_id) index twice, index-only: trips with a piece near
+  the pickup during the pickup window, INTERSECT trips with a piece near the drop-off during the
+  delivery window. No fit is lost: the piece holding the route point nearest the pickup is
+  passed at the pickup time, which lies in the pickup window (likewise for the drop-off).
+  Trip -> parcels probes the partial GiST indexes on open parcels (pickup_merc, match_range) and
+  (dropoff_merc, match_range) with each piece's reach and time range, keeping parcels whose
+  pickup window (delivery window) meets the piece's time range, and intersects the two.
+- Exact checks, each step a MATERIALIZED CTE so every costly expression runs once per pair and
+  only on the pairs the cheaper steps before it kept: capacity and rules, a planar prefilter in
+  Mercator, the order along the route (nearest points located on the Mercator line: Mercator is
+  conformal, so it is the same point), the offsets (metres on the spheroid from that point), the
+  positions (metres on the spheroid along the route up to it), then the departure interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+
+from marketplace.accounts.models import VerificationStatus
+from marketplace.core.sizes import SizeClass
+from marketplace.parcels.models import Parcel, ParcelStatus
+from marketplace.trips.models import Trip, TripStatus
+
+SIZE_ARRAY = "ARRAY[" + ", ".join(f"'{s}'" for s in SizeClass.values) + "]"
+MATCHABLE_TRIP_STATUSES = (TripStatus.PLANNED, TripStatus.ACTIVE)
+# Planar prefilter margin over the latitude scale: Mercator's scale changes by well under 1 %
+# across a corridor below 80 degrees of latitude; geography decides exactly afterwards.
+PREFILTER_MARGIN = 1.01
+
+
+@dataclass(frozen=True)
+class Fit:
+    trip_id: int
+    parcel_id: int
+    courier_id: int
+    pickup_position_m: int
+    dropoff_position_m: int
+    pickup_offset_m: float
+    dropoff_offset_m: float
+    predicted_pickup_at: datetime
+    predicted_dropoff_at: datetime
+
+    @property
+    def detour_m(self) -> int:
+        return round(2 * (self.pickup_offset_m + self.dropoff_offset_m))
+
+
+def mercator_scale(latitude: float) -> float:
+    """Mercator units per metre at a latitude."""
+    return 1.0 / math.cos(math.radians(min(abs(latitude), 85.0)))
+
+
+# Shared tail: measure each (trip, parcel) pair in `near`, keep the true fits, rank them. Every
+# step is MATERIALIZED so each costly expression runs once per pair, and only on the pairs the
+# cheaper checks before it kept (order in Mercator, then offsets, then positions on the spheroid).
+_FIT_TAIL = """
+located AS MATERIALIZED (
+    SELECT n.*,
+        ST_LineLocatePoint(n.route_merc, n.pu_merc) AS frac_p,
+        ST_LineLocatePoint(n.route_merc, n.dr_merc) AS frac_d
+    FROM near n
+),
+offset_ AS MATERIALIZED (
+    -- Metres on the spheroid from the point nearest the pickup / drop-off (located on the
+    -- Mercator line: Mercator is conformal, so it is the same point) to the pickup / drop-off.
+    SELECT l.*,
+        ST_Distance(ST_Transform(ST_LineInterpolatePoint(l.route_merc, l.frac_p), 4326)::geography,
+                    l.pu_point::geography) AS off_p,
+        ST_Distance(ST_Transform(ST_LineInterpolatePoint(l.route_merc, l.frac_d), 4326)::geography,
+                    l.dr_point::geography) AS off_d
+    FROM located l
+    WHERE l.frac_p < l.frac_d
+),
+measured AS MATERIALIZED (
+    -- Metres along the route on the spheroid, up to the point nearest the pickup / drop-off.
+    SELECT o.*,
+        ST_Length(ST_Transform(ST_LineSubstring(o.route_merc, 0, o.frac_p), 4326)::geography)
+            AS pos_p,
+        ST_Length(ST_Transform(ST_LineSubstring(o.route_merc, 0, o.frac_d), 4326)::geography)
+            AS pos_d
+    FROM offset_ o
+    WHERE o.off_p <= o.corridor_m AND o.off_d <= o.corridor_m
+),
+timed AS (
+    SELECT m.*,
+        make_interval(secs => m.pos_p * 3.6 / m.speed_kmh) AS t_p,
+        make_interval(secs => m.pos_d * 3.6 / m.speed_kmh) AS t_d
+    FROM measured m
+),
+windowed AS (
+    SELECT t.*,
+        GREATEST(t.departure_earliest, t.pw_start - t.t_p, t.dw_start - t.t_d) AS dep_lo,
+        LEAST(t.departure_latest, t.pw_end - t.t_p, t.dw_end - t.t_d) AS dep_hi
+    FROM timed t
+)
+SELECT trip_id, parcel_id, courier_id, round(pos_p)::int, round(pos_d)::int, off_p, off_d,
+       dep_lo + t_p, dep_lo + t_d
+FROM windowed
+WHERE dep_lo <= dep_hi
+-- Detour in whole metres, as Fit.detour_m reports it: equal detours then go by drop-off time
+-- instead of by centimetres of floating-point noise.
+ORDER BY round(2 * (off_p + off_d)), dep_lo + t_d, trip_id, parcel_id
+LIMIT %(limit)s
+"""
+
+_TRIP_COLUMNS = """
+    t.id AS trip_id, t.courier_id, t.route_merc, t.corridor_m,
+    t.speed_kmh, t.departure_earliest, t.departure_latest"""
+_PARCEL_COLUMNS = """
+    p.id AS parcel_id, p.pickup_point AS pu_point, p.dropoff_point AS dr_point,
+    p.pickup_merc AS pu_merc, p.dropoff_merc AS dr_merc,
+    p.pickup_window_start AS pw_start, p.pickup_window_end AS pw_end,
+    p.delivery_window_start AS dw_start, p.delivery_window_end AS dw_end"""
+
+TRIPS_FOR_PARCEL_SQL = f"""
+WITH p AS MATERIALIZED (
+    SELECT {_PARCEL_COLUMNS}, p.shipper_id, p.size_class, p.weight_grams,
+        box(point(ST_X(p.pickup_merc), ST_Y(p.pickup_merc))) AS pu_box,
+        box(point(ST_X(p.dropoff_merc), ST_Y(p.dropoff_merc))) AS dr_box
+    FROM parcels_parcel p
+    WHERE p.id = %(parcel_id)s
+),
+cand AS MATERIALIZED (
+    -- Trips passing near the pickup during the pickup window, and near the drop-off during the
+    -- delivery window: two index-only probes, intersected.
+    SELECT s.trip_id
+    FROM p JOIN matching_tripsegment s
+      ON s.reach_box && p.pu_box AND s.active_range && tstzrange(p.pw_start, p.pw_end, '[]')
+    INTERSECT
+    SELECT s.trip_id
+    FROM p JOIN matching_tripsegment s
+      ON s.reach_box && p.dr_box AND s.active_range && tstzrange(p.dw_start, p.dw_end, '[]')
+),
+near AS MATERIALIZED (
+    SELECT {_TRIP_COLUMNS}, p.parcel_id, p.pu_point, p.dr_point, p.pu_merc, p.dr_merc,
+        p.pw_start, p.pw_end, p.dw_start, p.dw_end
+    FROM cand
+    JOIN trips_trip t ON t.id = cand.trip_id
+    JOIN accounts_courierprofile cp ON cp.user_id = t.courier_id
+    CROSS JOIN p
+    WHERE t.status IN ('planned', 'active')
+      AND cp.verification_status = '{VerificationStatus.VERIFIED.value}'
+      AND t.courier_id <> p.shipper_id
+      AND array_position({SIZE_ARRAY}, t.max_size_class::text)
+          >= array_position({SIZE_ARRAY}, p.size_class::text)
+      AND t.reserved_weight_grams + p.weight_grams <= t.max_weight_grams
+      AND t.reserved_parcels < t.max_parcels
+      AND ST_DWithin(t.route_merc, p.pu_merc, t.corridor_m * %(pickup_scale)s)
+      AND ST_DWithin(t.route_merc, p.dr_merc, t.corridor_m * %(dropoff_scale)s)
+),
+{_FIT_TAIL}
+"""
+
+PARCELS_FOR_TRIP_SQL = f"""
+WITH s AS MATERIALIZED (
+    SELECT ST_MakeEnvelope((s.reach_box[1])[0], (s.reach_box[1])[1],
+                           (s.reach_box[0])[0], (s.reach_box[0])[1], 3857) AS reach,
+           s.active_range
+    FROM matching_tripsegment s
+    WHERE s.trip_id = %(trip_id)s
+),
+cand AS MATERIALIZED (
+    -- Open parcels whose pickup lies in a piece's reach and whose pickup window meets the
+    -- piece's time range, and likewise for the drop-off and the delivery window.
+    SELECT p.id
+    FROM s JOIN parcels_parcel p
+      ON p.status = 'open' AND p.pickup_merc && s.reach AND p.match_range && s.active_range
+     AND tstzrange(p.pickup_window_start, p.pickup_window_end, '[]') && s.active_range
+    INTERSECT
+    SELECT p.id
+    FROM s JOIN parcels_parcel p
+      ON p.status = 'open' AND p.dropoff_merc && s.reach AND p.match_range && s.active_range
+     AND tstzrange(p.delivery_window_start, p.delivery_window_end, '[]') && s.active_range
+),
+near AS MATERIALIZED (
+    SELECT {_TRIP_COLUMNS}, {_PARCEL_COLUMNS}
+    FROM cand
+    JOIN parcels_parcel p ON p.id = cand.id
+    CROSS JOIN trips_trip t
+    WHERE t.id = %(trip_id)s
+      AND p.shipper_id <> t.courier_id
+      AND array_position({SIZE_ARRAY}, p.size_class::text)
+          <= array_position({SIZE_ARRAY}, t.max_size_class::text)
+      AND t.reserved_weight_grams + p.weight_grams <= t.max_weight_grams
+      AND ST_DWithin(t.route_merc, p.pickup_merc,
+                     t.corridor_m * {PREFILTER_MARGIN} / cos(radians(ST_Y(p.pickup_point))))
+      AND ST_DWithin(t.route_merc, p.dropoff_merc,
+                     t.corridor_m * {PREFILTER_MARGIN} / cos(radians(ST_Y(p.dropoff_point))))
+),
+{_FIT_TAIL}
+"""
+
+
+def _fits(sql: str, params: dict[str, object]) -> list[Fit]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [Fit(*row) for row in cursor.fetchall()]
+
+
+def trips_for_parcel(parcel: Parcel, *, limit: int = 50) -> list[Fit]:
+    """Trips the parcel fits, best first."""
+    if parcel.status != ParcelStatus.OPEN:
+        return []
+    return _fits(
+        TRIPS_FOR_PARCEL_SQL,
+        {
+            "parcel_id": parcel.pk,
+            "pickup_scale": PREFILTER_MARGIN * mercator_scale(parcel.pickup_point.y),
+            "dropoff_scale": PREFILTER_MARGIN * mercator_scale(parcel.dropoff_point.y),
+            "limit": limit,
+        },
+    )
+
+
+def parcels_for_trip(trip: Trip, *, limit: int = 50) -> list[Fit]:
+    """Open parcels that fit the trip, best first. Empty unless the trip is matchable."""
+    if trip.status not in MATCHABLE_TRIP_STATUSES or trip.reserved_parcels >= trip.max_parcels:
+        return []
+    profile = getattr(trip.courier, "courier_profile", None)
+    if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
+        return []
+    return _fits(PARCELS_FOR_TRIP_SQL, {"trip_id": trip.pk, "limit": limit})

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from marketplace.core.api_fields import POINT_SCHEMA, PointField
+from marketplace.core.geo import approximate
+from marketplace.core.sizes import SizeClass
+from marketplace.parcels.models import Parcel, ParcelEvent
+
+WINDOW_FIELDS = [
+    "pickup_window_start",
+    "pickup_window_end",
+    "delivery_window_start",
+    "delivery_window_end",
+]
+
+
+class LimitedImageField(serializers.ImageField):
+    def to_internal_value(self, data: Any) -> Any:
+        size = getattr(data, "size", None)
+        if size is not None and size > settings.MAX_UPLOAD_BYTES:
+            limit = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
+            raise serializers.ValidationError(f"The photo may be at most {limit:g} MB.")
+        return super().to_internal_value(data)
+
+
+class ParcelInputSerializer(serializers.Serializer):
+    """What a shipper sends to create or edit a parcel (JSON, or multipart with a photo)."""
+
+    description = serializers.CharField(max_length=200)
+    size_class = serializers.ChoiceField(choices=SizeClass.choices)
+    weight_grams = serializers.IntegerField(min_value=1)
+    declared_value = serializers.IntegerField(min_value=0, help_text="Minor units.")
+    photo = LimitedImageField(required=False, allow_null=True)
+    pickup_point = PointField()
+    pickup_address = serializers.CharField(max_length=300)
+    pickup_contact_name = serializers.CharField(max_length=150)
+    pickup_contact_phone = serializers.CharField(max_length=32)
+    pickup_window_start = serializers.DateTimeField()
+    pickup_window_end = serializers.DateTimeField()
+    dropoff_point = PointField()
+    dropoff_address = serializers.CharField(max_length=300)
+    dropoff_contact_name = serializers.CharField(max_length=150)
+    dropoff_contact_phone = serializers.CharField(max_length=32)
+    delivery_window_start = serializers.DateTimeField()
+    delivery_window_end = serializers.DateTimeField()
+    publish = serializers.BooleanField(
+        default=True, write_only=True, help_text="False keeps it as a draft."
+    )
+
+
+class ParcelEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ParcelEvent
+        fields = ["from_status", "to_status", "note", "created_at"]
+
+
+class ParcelSerializer(serializers.ModelSerializer):
+    """The shipper's (owner's) full view of a parcel."""
+
+    pickup_point = PointField()
+    dropoff_point = PointField()
+    dimensions_cm = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+
+    class Meta:
+        model = Parcel
+        fields = [
+            "id",
+            "status",
+            "description",
+            "size_class",
+            "dimensions_cm",
+            "weight_grams",
+            "declared_value",
+            "photo",
+            "pickup_point",
+            "pickup_address",
+            "pickup_contact_name",
+            "pickup_contact_phone",
+            *WINDOW_FIELDS[:2],
+            "dropoff_point",
+            "dropoff_address",
+            "dropoff_contact_name",
+            "dropoff_contact_phone",
+            *WINDOW_FIELDS[2:],
+            "currency",
+            "distance_m",
+            "price_total",
+            "platform_fee",
+            "courier_share",
+            "is_editable",
+            "published_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_field(POINT_SCHEMA)
+class ApproximatePointField(serializers.Field):
+    """A point snapped to a ~500 m grid: shows the area, not the address."""
+
+    def to_representation(self, value: Any) -> dict[str, Any]:
+        point = approximate(value)
+        return {"type": "Point", "coordinates": [point.x, point.y]}
+
+
+class CourierParcelSerializer(serializers.ModelSerializer):
+    """What a courier sees of a parcel that is not assigned to them: no addresses, no contacts,
+    no declared value, only the approximate areas."""
+
+    pickup_area = ApproximatePointField(source="pickup_point")
+    dropoff_area = ApproximatePointField(source="dropoff_point")
+
+    class Meta:
+        model = Parcel
+        fields = [
+            "id",
+            "status",
+            "description",
+            "size_class",
+            "weight_grams",
+            "pickup_area",
+            "dropoff_area",
+            *WINDOW_FIELDS,
+            "currency",
+            "distance_m",
+            "courier_share",
+        ]
+        read_only_fields = fields
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class QuoteInputSerializer(serializers.Serializer):
+    pickup_point = PointField()
+    dropoff_point = PointField()
+    size_class = serializers.ChoiceField(choices=SizeClass.choices)
+    weight_grams = serializers.IntegerField(min_value=1, max_value=200_000)
+    delivery_window_end = serializers.DateTimeField()
+
+
+class QuoteSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    distance_m = serializers.IntegerField()
+    size_factor = serializers.DecimalField(max_digits=4, decimal_places=2)
+    urgency_factor = serializers.DecimalField(max_digits=4, decimal_places=2)
+    price_total = serializers.IntegerField()
+    platform_fee = serializers.IntegerField()
+    courier_share = serializers.IntegerField()
+    valid_until = serializers.DateTimeField()

@@ -1,0 +1,168 @@
+"""Parcels posted by shippers, their status machine and audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models as gis_models
+from django.contrib.postgres.indexes import GistIndex
+from django.db import models
+from django.db.models import F, Q
+
+from marketplace.core.models import TimeStampedModel
+from marketplace.core.sizes import SIZE_DIMENSIONS_CM, SizeClass
+from marketplace.core.spatial import mercator_copy, time_range
+
+
+class ParcelStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open for couriers"
+    MATCHED = "matched", "Courier assigned"
+    PICKED_UP = "picked_up", "Picked up"
+    IN_TRANSIT = "in_transit", "In transit"
+    DELIVERED = "delivered", "Delivered"
+    DELIVERY_FAILED = "delivery_failed", "Delivery attempt failed"
+    RETURNING = "returning", "Returning to sender"
+    RETURNED = "returned", "Returned to sender"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired without a courier"
+
+
+S = ParcelStatus
+# The only status moves there are. Anything else is refused and changes nothing.
+PARCEL_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.OPEN, S.CANCELLED}),
+    S.OPEN: frozenset({S.MATCHED, S.CANCELLED, S.EXPIRED}),
+    # A courier who withdraws before pickup sends the parcel back to matching (open).
+    S.MATCHED: frozenset({S.PICKED_UP, S.OPEN, S.CANCELLED, S.EXPIRED}),
+    S.PICKED_UP: frozenset({S.IN_TRANSIT, S.DELIVERY_FAILED}),
+    S.IN_TRANSIT: frozenset({S.DELIVERED, S.DELIVERY_FAILED}),
+    # After a failed attempt: try again, hand to another courier, or send it back.
+    S.DELIVERY_FAILED: frozenset({S.IN_TRANSIT, S.OPEN, S.RETURNING}),
+    S.RETURNING: frozenset({S.RETURNED}),
+    S.DELIVERED: frozenset(),
+    S.RETURNED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+# The shipper may still edit or cancel the parcel in these.
+EDITABLE_STATUSES = frozenset({S.DRAFT, S.OPEN})
+FINAL_STATUSES = frozenset(k for k, v in PARCEL_TRANSITIONS.items() if not v)
+
+
+class Parcel(TimeStampedModel):
+    shipper = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="parcels"
+    )
+    status = models.CharField(
+        max_length=20, choices=ParcelStatus.choices, default=ParcelStatus.DRAFT, db_index=True
+    )
+    description = models.CharField(max_length=200)
+    size_class = models.CharField(max_length=2, choices=SizeClass.choices)
+    weight_grams = models.PositiveIntegerField()
+    declared_value = models.PositiveIntegerField(help_text="Minor units of `currency`.")
+    photo = models.ImageField(upload_to="parcels/%Y/%m/", blank=True)
+
+    pickup_point = gis_models.PointField(srid=4326)
+    pickup_address = models.CharField(max_length=300)
+    pickup_contact_name = models.CharField(max_length=150)
+    pickup_contact_phone = models.CharField(max_length=32)
+    pickup_window_start = models.DateTimeField()
+    pickup_window_end = models.DateTimeField()
+
+    dropoff_point = gis_models.PointField(srid=4326)
+    dropoff_address = models.CharField(max_length=300)
+    dropoff_contact_name = models.CharField(max_length=150)
+    dropoff_contact_phone = models.CharField(max_length=32)
+    delivery_window_start = models.DateTimeField()
+    delivery_window_end = models.DateTimeField()
+
+    # Matching copies (see marketplace.core.spatial).
+    pickup_merc = mercator_copy("pickup_point", gis_models.PointField)
+    dropoff_merc = mercator_copy("dropoff_point", gis_models.PointField)
+    # From the first possible pickup to the last possible drop-off: what a trip must overlap.
+    match_range = time_range("pickup_window_start", "delivery_window_end")
+
+    # The accepted quote: price = platform fee + courier share, all in minor units of currency.
+    currency = models.CharField(max_length=3)
+    distance_m = models.PositiveIntegerField()
+    price_total = models.PositiveIntegerField()
+    platform_fee = models.PositiveIntegerField()
+    courier_share = models.PositiveIntegerField()
+
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            GistIndex(fields=["pickup_merc"], name="parcel_pickup_merc_gist"),
+            GistIndex(fields=["dropoff_merc"], name="parcel_dropoff_merc_gist"),
+            # The trip -> parcels matching probes only open parcels, by place and time at once.
+            GistIndex(
+                fields=["pickup_merc", "match_range"],
+                name="parcel_open_pickup_time_gist",
+                condition=Q(status="open"),
+            ),
+            # ... and the same for drop-offs (both probes are intersected).
+            GistIndex(
+                fields=["dropoff_merc", "match_range"],
+                name="parcel_open_dropoff_time_gist",
+                condition=Q(status="open"),
+            ),
+            models.Index(fields=["shipper", "-created_at"], name="parcel_shipper_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pickup_window_end__gt=F("pickup_window_start")),
+                name="parcel_pickup_window_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(delivery_window_end__gt=F("delivery_window_start")),
+                name="parcel_delivery_window_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(delivery_window_end__gt=F("pickup_window_start")),
+                name="parcel_delivery_after_pickup",
+            ),
+            models.CheckConstraint(condition=Q(weight_grams__gt=0), name="parcel_weight_positive"),
+            models.CheckConstraint(
+                condition=Q(price_total=F("platform_fee") + F("courier_share")),
+                name="parcel_price_split",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ParcelStatus.values), name="parcel_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(size_class__in=SizeClass.values), name="parcel_size_class_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Parcel #{self.pk}: {self.description}"
+
+    @property
+    def dimensions_cm(self) -> tuple[int, int, int]:
+        return SIZE_DIMENSIONS_CM[self.size_class]
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in EDITABLE_STATUSES
+
+
+class ParcelEvent(models.Model):
+    """One row per status change: who moved the parcel, from where to where, and why."""
+
+    parcel = models.ForeignKey(Parcel, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, choices=ParcelStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=ParcelStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["parcel", "created_at"], name="parcel_event_parcel_time")]
+
+    def __str__(self) -> str:
+        return f"{self.parcel_id}: {self.from_status or '-'} -> {self.to_status}"

@@ -1,0 +1,299 @@
+"""Writes for parcels: create, edit while open, publish, cancel, and the one status transition.
+
+Every status change goes through `parcel_transition`, which locks the row, checks the move
+against PARCEL_TRANSITIONS and writes a ParcelEvent. Lock order across the codebase:
+parcel, then trip, then payment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.gis.geos import Point
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.accounts.models import User
+from marketplace.core.exceptions import ApplicationError, ConflictError
+from marketplace.core.geo import haversine_m
+from marketplace.core.money import format_money
+from marketplace.core.sizes import SizeClass
+from marketplace.core.state_machine import check_transition
+from marketplace.core.transactions import enqueue_on_commit
+from marketplace.parcels.models import PARCEL_TRANSITIONS, Parcel, ParcelEvent, ParcelStatus
+from marketplace.parcels.quotes import quote_price
+
+MAX_WEIGHT_GRAMS = 200_000
+MIN_DISTANCE_M = 50
+MAX_DISTANCE_M = 300_000
+MAX_DECLARED_VALUE = 100_000_000
+# Fields that change the price: editing them re-quotes the parcel.
+PRICED_FIELDS = frozenset(
+    {"pickup_point", "dropoff_point", "size_class", "weight_grams", "delivery_window_end"}
+)
+# Fields that change which trips fit: editing them withdraws the offers and re-matches.
+MATCHED_FIELDS = PRICED_FIELDS | {
+    "pickup_window_start",
+    "pickup_window_end",
+    "delivery_window_start",
+}
+EDITABLE_FIELDS = frozenset(
+    {
+        "description",
+        "size_class",
+        "weight_grams",
+        "declared_value",
+        "photo",
+        "pickup_point",
+        "pickup_address",
+        "pickup_contact_name",
+        "pickup_contact_phone",
+        "pickup_window_start",
+        "pickup_window_end",
+        "dropoff_point",
+        "dropoff_address",
+        "dropoff_contact_name",
+        "dropoff_contact_phone",
+        "delivery_window_start",
+        "delivery_window_end",
+    }
+)
+
+
+def validate_parcel_fields(values: dict[str, Any], *, now: datetime | None = None) -> None:
+    """Check a parcel's fields together; raise one ApplicationError naming every bad field."""
+    now = now or timezone.now()
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if values["size_class"] not in SizeClass.values:
+        add("size_class", f"Unknown size class; choose one of {', '.join(SizeClass.values)}.")
+    weight = values["weight_grams"]
+    if not isinstance(weight, int) or weight <= 0:
+        add("weight_grams", "Weight must be a positive number of grams.")
+    elif weight > MAX_WEIGHT_GRAMS:
+        add("weight_grams", f"Weight may be at most {MAX_WEIGHT_GRAMS // 1000} kg.")
+    value = values["declared_value"]
+    if not isinstance(value, int) or value < 0 or value > MAX_DECLARED_VALUE:
+        limit = format_money(MAX_DECLARED_VALUE, settings.MARKETPLACE_CURRENCY)
+        add("declared_value", f"Declared value must be between 0 and {limit}.")
+
+    p_start, p_end = values["pickup_window_start"], values["pickup_window_end"]
+    d_start, d_end = values["delivery_window_start"], values["delivery_window_end"]
+    if p_end <= p_start:
+        add("pickup_window_end", "The pickup window must end after it starts.")
+    if d_end <= d_start:
+        add("delivery_window_end", "The delivery window must end after it starts.")
+    if d_end <= p_start:
+        add("delivery_window_end", "The delivery window must end after the pickup window starts.")
+    if p_end <= now:
+        add("pickup_window_end", "The pickup window has already closed.")
+    if p_start > now + timedelta(days=60):
+        add("pickup_window_start", "Pickups can be booked at most 60 days ahead.")
+
+    pickup: Point = values["pickup_point"]
+    dropoff: Point = values["dropoff_point"]
+    distance = haversine_m(pickup, dropoff)
+    if distance < MIN_DISTANCE_M:
+        add("dropoff_point", f"Drop-off must be at least {MIN_DISTANCE_M} m from pickup.")
+    elif distance > MAX_DISTANCE_M:
+        add("dropoff_point", f"Drop-off may be at most {MAX_DISTANCE_M // 1000} km from pickup.")
+
+    photo = values.get("photo")
+    if isinstance(photo, UploadedFile) and photo.size and photo.size > settings.MAX_UPLOAD_BYTES:
+        add("photo", f"The photo may be at most {settings.MAX_UPLOAD_BYTES / (1024 * 1024):g} MB.")
+
+    if errors:
+        raise ApplicationError("The parcel has invalid fields.", code="invalid", fields=errors)
+
+
+def _apply_quote(parcel: Parcel) -> None:
+    quote = quote_price(
+        pickup=parcel.pickup_point,
+        dropoff=parcel.dropoff_point,
+        size_class=parcel.size_class,
+        weight_grams=parcel.weight_grams,
+        delivery_window_end=parcel.delivery_window_end,
+    )
+    parcel.currency = quote.currency
+    parcel.distance_m = quote.distance_m
+    parcel.price_total = quote.price_total
+    parcel.platform_fee = quote.platform_fee
+    parcel.courier_share = quote.courier_share
+
+
+def _require_shipper(user: User) -> None:
+    if not user.is_shipper:
+        raise ApplicationError(
+            "Only shippers can post parcels. Add the shipper role to your profile.",
+            code="not_a_shipper",
+        )
+
+
+@transaction.atomic
+def parcel_create(*, shipper: User, publish: bool = True, **fields: Any) -> Parcel:
+    """Create a parcel with its quote; published (open to couriers) unless `publish` is False."""
+    _require_shipper(shipper)
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise ApplicationError(f"Unknown parcel fields: {', '.join(sorted(unknown))}.")
+    fields.setdefault("photo", None)
+    validate_parcel_fields(fields)
+    parcel = Parcel(shipper=shipper, status=ParcelStatus.DRAFT, **fields)
+    _apply_quote(parcel)
+    parcel.save()
+    ParcelEvent.objects.create(
+        parcel=parcel, from_status="", to_status=ParcelStatus.DRAFT, actor=shipper, note="Created"
+    )
+    if publish and not settings.PAYMENTS_REQUIRED:
+        parcel = parcel_transition(
+            parcel=parcel, to_status=ParcelStatus.OPEN, actor=shipper, note="Published"
+        )
+        _match_on_commit(parcel)
+    return parcel
+
+
+def _match_on_commit(parcel: Parcel) -> None:
+    from marketplace.matching import tasks
+
+    enqueue_on_commit(tasks.match_parcel, parcel.pk)
+
+
+def _lock(parcel: Parcel) -> Parcel:
+    return Parcel.objects.select_for_update().get(pk=parcel.pk)
+
+
+def _require_owner(parcel: Parcel, actor: User) -> None:
+    if parcel.shipper_id != actor.pk:
+        raise ApplicationError("This is not your parcel.", code="not_owner")
+
+
+@transaction.atomic
+def parcel_update(*, parcel: Parcel, actor: User, **changes: Any) -> Parcel:
+    """Edit a parcel while it is a draft or open; price-relevant changes re-quote it. Its
+    shipper edits it, and staff may edit any parcel (to fix a typo a shipper reports)."""
+    parcel = _lock(parcel)
+    if not actor.is_staff:
+        _require_owner(parcel, actor)
+    if not parcel.is_editable:
+        raise ConflictError(
+            f"A parcel can be edited only while draft or open; this one is {parcel.status}.",
+            code="not_editable",
+        )
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    values = {name: getattr(parcel, name) for name in EDITABLE_FIELDS} | changes
+    validate_parcel_fields(values)
+    for name, value in changes.items():
+        setattr(parcel, name, value)
+    if PRICED_FIELDS & set(changes):
+        _apply_quote(parcel)
+    parcel.save()
+    if parcel.status == ParcelStatus.OPEN and MATCHED_FIELDS & set(changes):
+        # Offers were made for the old parcel: withdraw them and match the new one.
+        from marketplace.matching.services import offers_withdraw
+
+        offers_withdraw(parcel=parcel)
+        _match_on_commit(parcel)
+    return parcel
+
+
+@transaction.atomic
+def parcel_transition(
+    *, parcel: Parcel, to_status: str, actor: User | None, note: str = ""
+) -> Parcel:
+    """Move a parcel to `to_status` if the table allows it, with an audit event."""
+    parcel = _lock(parcel)
+    check_transition(
+        table=PARCEL_TRANSITIONS, current=parcel.status, target=to_status, label="parcel"
+    )
+    from_status = parcel.status
+    parcel.status = to_status
+    update_fields = ["status", "updated_at"]
+    if to_status == ParcelStatus.OPEN and parcel.published_at is None:
+        parcel.published_at = timezone.now()
+        update_fields.append("published_at")
+    parcel.save(update_fields=update_fields)
+    ParcelEvent.objects.create(
+        parcel=parcel, from_status=from_status, to_status=to_status, actor=actor, note=note[:500]
+    )
+    return parcel
+
+
+@transaction.atomic
+def parcel_publish(*, parcel: Parcel, actor: User) -> Parcel:
+    """Publish a draft. With PAYMENTS_REQUIRED, paying publishes it (see payments.services)."""
+    parcel = _lock(parcel)
+    _require_owner(parcel, actor)
+    if settings.PAYMENTS_REQUIRED:
+        raise ConflictError(
+            "Pay for the parcel to publish it (POST /api/v1/parcels/<id>/payment/).",
+            code="payment_required",
+        )
+    validate_parcel_fields({name: getattr(parcel, name) for name in EDITABLE_FIELDS})
+    parcel = parcel_transition(
+        parcel=parcel, to_status=ParcelStatus.OPEN, actor=actor, note="Published"
+    )
+    _match_on_commit(parcel)
+    return parcel
+
+
+def parcel_open_paid(*, parcel: Parcel) -> Parcel:
+    """The shipper's payment succeeded: the draft opens to couriers (called by payments with
+    the parcel locked). A window that closed meanwhile is the payment's problem: it refunds."""
+    parcel = parcel_transition(
+        parcel=parcel, to_status=ParcelStatus.OPEN, actor=None, note="Paid and published"
+    )
+    _match_on_commit(parcel)
+    return parcel
+
+
+# A courier is assigned to (or carries) the parcel: cancelling goes through its delivery.
+_WITH_COURIER = frozenset(
+    {
+        ParcelStatus.MATCHED,
+        ParcelStatus.PICKED_UP,
+        ParcelStatus.IN_TRANSIT,
+        ParcelStatus.DELIVERY_FAILED,
+    }
+)
+
+
+@transaction.atomic
+def parcel_cancel(*, parcel: Parcel, actor: User, reason: str = "") -> Parcel:
+    """The shipper cancels a parcel that no courier has picked up yet. With a courier assigned,
+    the delivery is cancelled too (and a fee applies if the courier is on the way)."""
+    parcel = _lock(parcel)
+    if not actor.is_staff:
+        _require_owner(parcel, actor)
+    if parcel.status in _WITH_COURIER:
+        # delivery_cancel_by_shipper refuses once the courier has picked the parcel up.
+        from marketplace.deliveries.services import delivery_cancel_by_shipper
+
+        delivery_cancel_by_shipper(parcel=parcel, actor=actor, reason=reason)
+        parcel.refresh_from_db()
+    else:
+        from marketplace.matching.services import offers_withdraw
+
+        offers_withdraw(parcel=parcel)
+        note = f"Cancelled by {'admin' if actor.is_staff else 'shipper'}"
+        if reason:
+            note += f": {reason}"
+        parcel = parcel_transition(
+            parcel=parcel, to_status=ParcelStatus.CANCELLED, actor=actor, note=note
+        )
+    refund_on_commit(parcel)
+    return parcel
+
+
+def refund_on_commit(parcel: Parcel) -> None:
+    """A cancelled or expired parcel's money goes back (payments decides how much)."""
+    from marketplace.payments import tasks
+
+    enqueue_on_commit(tasks.refund_cancelled_parcel, parcel.pk)

@@ -1,0 +1,184 @@
+"""The one module that talks to Stripe (and the only one that imports `stripe`).
+
+Every call that creates or moves money carries a deterministic idempotency key chosen by the
+caller (`delivery-<id>-transfer`, ...), so a retry after a crash or a timeout returns the first
+result instead of moving money twice. stripe-python's own retries are kept at 2, with its keys
+replaced by ours.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+StripeError = stripe.StripeError
+SignatureError = stripe.SignatureVerificationError
+
+
+def _client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key=settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        max_network_retries=2,
+    )
+
+
+def _opts(key: str | None = None, account: str | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if key:
+        options["idempotency_key"] = key
+    if account:
+        options["stripe_account"] = account
+    return options
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+# --- payments ---
+def payment_intent_create(
+    *,
+    amount: int,
+    currency: str,
+    metadata: dict[str, str],
+    key: str,
+    payment_method: str | None = None,
+    customer: str | None = None,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": currency.lower(),
+        "metadata": metadata,
+        "capture_method": "automatic",
+    }
+    if payment_method:
+        params["payment_method"] = payment_method
+    if customer:
+        params["customer"] = customer
+    return as_dict(_client().v1.payment_intents.create(params=params, options=_opts(key)))
+
+
+def customer_create_with_card(*, email: str, card_token: str, key: str) -> dict[str, Any]:
+    """A Stripe customer holding the card tokenised by Stripe.js (`tok_...`); its
+    `default_source` (`card_...`) can pay a PaymentIntent."""
+    params = {"email": email, "source": card_token}
+    return as_dict(_client().v1.customers.create(params=params, options=_opts(key)))
+
+
+def payment_intent_retrieve(pi_id: str) -> dict[str, Any]:
+    return as_dict(_client().v1.payment_intents.retrieve(pi_id))
+
+
+def payment_intent_confirm(pi_id: str, *, key: str) -> dict[str, Any]:
+    return as_dict(_client().v1.payment_intents.confirm(pi_id, options=_opts(key)))
+
+
+def payment_intent_cancel(pi_id: str, *, key: str) -> dict[str, Any]:
+    return as_dict(_client().v1.payment_intents.cancel(pi_id, options=_opts(key)))
+
+
+def charge_retrieve(charge_id: str) -> dict[str, Any]:
+    return as_dict(_client().v1.charges.retrieve(charge_id))
+
+
+def refund_create(
+    *, charge_id: str, amount: int, key: str, metadata: dict[str, str] | None = None
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"charge": charge_id, "amount": amount}
+    if metadata:
+        params["metadata"] = metadata
+    return as_dict(_client().v1.refunds.create(params=params, options=_opts(key)))
+
+
+def refunds_of_charge(charge_id: str) -> list[dict[str, Any]]:
+    """The charge's refunds (a charge no longer embeds them by default since API 2022-11-15)."""
+    page = _client().v1.refunds.list(params={"charge": charge_id, "limit": 100})
+    return [as_dict(item) for item in page.data]
+
+
+# --- Connect ---
+def account_create(*, email: str, country: str | None, key: str) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "type": "express",
+        "email": email,
+        "capabilities": {"transfers": {"requested": True}},
+    }
+    if country:
+        params["country"] = country
+    return as_dict(_client().v1.accounts.create(params=params, options=_opts(key)))
+
+
+def account_retrieve(account_id: str) -> dict[str, Any]:
+    return as_dict(_client().v1.accounts.retrieve(account_id))
+
+
+def account_link_create(*, account_id: str, refresh_url: str, return_url: str) -> dict[str, Any]:
+    params = {
+        "account": account_id,
+        "refresh_url": refresh_url,
+        "return_url": return_url,
+        "type": "account_onboarding",
+    }
+    return as_dict(_client().v1.account_links.create(params=params))
+
+
+def transfer_create(
+    *,
+    amount: int,
+    currency: str,
+    destination: str,
+    source_transaction: str,
+    transfer_group: str,
+    metadata: dict[str, str],
+    key: str,
+) -> dict[str, Any]:
+    params = {
+        "amount": amount,
+        "currency": currency.lower(),
+        "destination": destination,
+        "source_transaction": source_transaction,
+        "transfer_group": transfer_group,
+        "metadata": metadata,
+    }
+    return as_dict(_client().v1.transfers.create(params=params, options=_opts(key)))
+
+
+def transfer_retrieve(transfer_id: str) -> dict[str, Any]:
+    return as_dict(_client().v1.transfers.retrieve(transfer_id))
+
+
+def transfer_reversal_create(*, transfer_id: str, amount: int, key: str) -> dict[str, Any]:
+    return as_dict(
+        _client().v1.transfers.reversals.create(
+            transfer_id, params={"amount": amount}, options=_opts(key)
+        )
+    )
+
+
+def dispute_retrieve(dispute_id: str) -> dict[str, Any]:
+    return as_dict(_client().v1.disputes.retrieve(dispute_id))
+
+
+# --- webhooks ---
+def webhook_event_parse(*, payload: bytes, signature: str, secret: str) -> dict[str, Any]:
+    """Verify the Stripe-Signature header over the raw body (timestamp tolerance from settings)
+    and return the event. Raises SignatureError, or ValueError for a body that is not a JSON
+    object (stripe-python itself fails with AttributeError on a signed list or string)."""
+    text = payload.decode("utf-8")
+    stripe.WebhookSignature.verify_header(
+        text, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
+    )
+    event = json.loads(text)
+    if not isinstance(event, dict):
+        raise ValueError("The event is not a JSON object.")
+    return event
+
+
+def webhook_signature(*, payload: str, secret: str, timestamp: int) -> str:
+    """The Stripe-Signature header Stripe would send (for tests and the local simulator)."""
+    signed = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload}", secret)
+    return f"t={timestamp},v1={signed}"

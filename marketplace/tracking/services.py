@@ -1,0 +1,577 @@
+"""Recording the courier's location pings, the live position and ETA, the arrival notice, and the
+recipient's public link.
+
+A ping is a JSON object from the courier's device::
+
+    {"lat": 52.52, "lon": 13.40, "accuracy_m": 12, "at": "2026-05-04T10:15:02+02:00",
+     "speed_mps": 4.1, "heading_deg": 270}
+
+(`speed_mps` and `heading_deg` are optional; `at` is the device's time, ISO 8601 with an offset.)
+Each ping is checked on its own; a refused one is reported by its index with one of these reasons:
+
+    not_an_object        the item is not a JSON object
+    invalid_coordinates  lat/lon missing, not numbers, or outside -90..90 / -180..180
+    invalid_accuracy     accuracy_m missing, not a number, or negative
+    inaccurate           accuracy_m above TRACKING_MAX_ACCURACY_M
+    invalid_time         at missing, not ISO 8601, or without a UTC offset
+    in_future            at later than now + TRACKING_MAX_CLOCK_SKEW_S
+    too_old              at earlier than TRACKING_MAX_PING_AGE_HOURS ago
+    before_pickup        at before the pickup (no location is kept from before it)
+    invalid_speed        speed_mps not a number, negative, or above TRACKING_MAX_SPEED_KMH
+    invalid_heading      heading_deg not a number in 0..360
+    duplicate            a ping with the same device time is stored already (or earlier in
+                         the batch): a batch sent twice is stored once
+    too_fast             getting here from the previous accepted ping (by device time) would take
+                         more than TRACKING_MAX_SPEED_KMH, even allowing for both accuracies
+
+Only the delivery's courier records pings, and only while the parcel is picked up or in transit:
+otherwise nothing is stored (409 `not_tracking`). Pings may come late and out of order (a batch
+after losing signal); the live position moves only to a newer device time.
+
+Lock order: the delivery row (FOR NO KEY UPDATE, after the parcel and trip when a caller holds
+those, as in deliveries.services), then its live position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.gis.geos import Point
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from marketplace.accounts.models import User
+from marketplace.core.exceptions import (
+    ApplicationError,
+    ConflictError,
+    NotAllowedError,
+    NotFoundError,
+)
+from marketplace.core.geo import WGS84, haversine_m
+from marketplace.core.transactions import run_on_commit
+from marketplace.deliveries.models import Delivery
+from marketplace.tracking import selectors
+from marketplace.tracking.models import TRACKING_STATUSES, LivePosition, LocationPing, TrackingLink
+
+PURGE_CHUNK = 10_000
+
+
+def track_group(delivery_id: int) -> str:
+    """The delivery's shipper (and staff watching) receive exact positions here."""
+    return f"track-{delivery_id}"
+
+
+def public_group(delivery_id: int) -> str:
+    """The recipient's public link receives status, ETA and an area here."""
+    return f"track-public-{delivery_id}"
+
+
+def broadcast_on_commit(group: str, message: dict[str, Any]) -> None:
+    """Send to a channel-layer group once the current transaction commits."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(group, message)
+
+    run_on_commit(send)
+
+
+def broadcast_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send (group, message) pairs once the current transaction commits, all at once."""
+    if not messages:
+        return
+
+    async def send_all(layer: Any) -> None:
+        await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(send_all)(layer)
+
+    run_on_commit(send)
+
+
+# --- validating pings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ping:
+    index: int
+    lon: float
+    lat: float
+    accuracy_m: float
+    device_time: datetime
+    speed_mps: float | None
+    heading_deg: float | None
+
+
+@dataclass(frozen=True)
+class _Fix:
+    """A position already accepted, as the speed check needs it."""
+
+    device_time: datetime
+    lon: float
+    lat: float
+    accuracy_m: float
+
+
+@dataclass
+class PingResult:
+    accepted: int
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    position: LivePosition | None = None  # the live position, when this moved it
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _parse(index: int, raw: Any, *, now: datetime, not_before: datetime) -> _Ping | str:
+    """A checked ping, or the reason it is refused."""
+    if not isinstance(raw, dict):
+        return "not_an_object"
+    lat, lon = _number(raw.get("lat")), _number(raw.get("lon"))
+    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return "invalid_coordinates"
+    accuracy = _number(raw.get("accuracy_m"))
+    if accuracy is None or accuracy < 0:
+        return "invalid_accuracy"
+    if accuracy > settings.TRACKING_MAX_ACCURACY_M:
+        return "inaccurate"
+    at = raw.get("at")
+    try:
+        device_time = parse_datetime(at) if isinstance(at, str) else None
+    except ValueError:
+        device_time = None
+    if device_time is None or timezone.is_naive(device_time):
+        return "invalid_time"
+    skew = timedelta(seconds=settings.TRACKING_MAX_CLOCK_SKEW_S)
+    if device_time > now + skew:
+        return "in_future"
+    if device_time < now - timedelta(hours=settings.TRACKING_MAX_PING_AGE_HOURS):
+        return "too_old"
+    if device_time < not_before - skew:
+        return "before_pickup"
+    speed_ok, speed = _optional(raw, "speed_mps")
+    if not speed_ok or (
+        speed is not None and not 0 <= speed <= settings.TRACKING_MAX_SPEED_KMH / 3.6
+    ):
+        return "invalid_speed"
+    heading_ok, heading = _optional(raw, "heading_deg")
+    if not heading_ok or (heading is not None and not 0 <= heading <= 360):
+        return "invalid_heading"
+    return _Ping(
+        index=index,
+        lon=lon,
+        lat=lat,
+        accuracy_m=accuracy,
+        device_time=device_time,
+        speed_mps=speed,
+        heading_deg=None if heading is None else heading % 360,
+    )
+
+
+def _optional(raw: dict[str, Any], key: str) -> tuple[bool, float | None]:
+    """(valid, value): absent or null is valid and None; anything but a number is invalid."""
+    value = raw.get(key)
+    if value is None:
+        return True, None
+    number = _number(value)
+    return number is not None, number
+
+
+def _implied_kmh(a: _Fix, b: _Fix) -> float:
+    """The slowest speed that explains moving from a to b, given both fixes' accuracy."""
+    seconds = abs((b.device_time - a.device_time).total_seconds())
+    metres = haversine_m(Point(a.lon, a.lat, srid=WGS84), Point(b.lon, b.lat, srid=WGS84))
+    metres = max(0.0, metres - a.accuracy_m - b.accuracy_m)
+    if metres == 0:
+        return 0.0
+    return math.inf if seconds == 0 else metres / seconds * 3.6
+
+
+def _plausible(
+    candidates: list[_Ping], stored: list[_Fix], rejected: list[dict[str, Any]]
+) -> list[_Ping]:
+    """Drop duplicates and impossible jumps, checking each ping against the previous accepted
+    one by device time (stored or from this batch). `stored` holds the delivery's stored pings
+    from the last one before the batch's first device time up to its last (see _stored_fixes)."""
+    if not candidates:
+        return []
+    candidates = sorted(candidates, key=lambda p: (p.device_time, p.index))
+    timeline = sorted(stored, key=lambda f: f.device_time)
+    times = [f.device_time for f in timeline]
+    accepted: list[_Ping] = []
+    for ping in candidates:
+        at = bisect.bisect_left(times, ping.device_time)
+        if at < len(times) and times[at] == ping.device_time:
+            rejected.append({"index": ping.index, "reason": "duplicate"})
+            continue
+        fix = _Fix(ping.device_time, ping.lon, ping.lat, ping.accuracy_m)
+        if at > 0 and _implied_kmh(timeline[at - 1], fix) > settings.TRACKING_MAX_SPEED_KMH:
+            rejected.append({"index": ping.index, "reason": "too_fast"})
+            continue
+        timeline.insert(at, fix)
+        times.insert(at, ping.device_time)
+        accepted.append(ping)
+    return accepted
+
+
+# One query for every delivery of a batch: per delivery, its stored pings with device times in
+# [first, last] of the batch, and the last one before `first` (the speed check's predecessor).
+STORED_FIXES_SQL = """
+SELECT v.delivery_id, p.device_time, ST_X(p.point), ST_Y(p.point), p.accuracy_m
+FROM unnest(%(ids)s::bigint[], %(firsts)s::timestamptz[], %(lasts)s::timestamptz[])
+    AS v(delivery_id, first_at, last_at)
+CROSS JOIN LATERAL (
+    (SELECT device_time, point, accuracy_m FROM {table}
+     WHERE delivery_id = v.delivery_id AND device_time < v.first_at
+     ORDER BY device_time DESC LIMIT 1)
+    UNION ALL
+    (SELECT device_time, point, accuracy_m FROM {table}
+     WHERE delivery_id = v.delivery_id AND device_time BETWEEN v.first_at AND v.last_at)
+) p
+"""
+
+# Move the live positions (creating the missing ones) in one statement; the arrival flag stays.
+LIVE_UPSERT_SQL = """
+INSERT INTO {table} (delivery_id, point, accuracy_m, speed_mps, heading_deg, device_time,
+                     remaining_m, eta, updated_at)
+SELECT v.delivery_id, ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326), v.accuracy_m, v.speed_mps,
+       v.heading_deg, v.device_time, v.remaining_m, v.eta, %(now)s
+FROM unnest(%(ids)s::bigint[], %(lons)s::float8[], %(lats)s::float8[], %(accuracies)s::float8[],
+            %(speeds)s::float8[], %(headings)s::float8[], %(times)s::timestamptz[],
+            %(remaining)s::integer[], %(etas)s::timestamptz[])
+    AS v(delivery_id, lon, lat, accuracy_m, speed_mps, heading_deg, device_time, remaining_m, eta)
+ON CONFLICT (delivery_id) DO UPDATE SET
+    point = EXCLUDED.point, accuracy_m = EXCLUDED.accuracy_m, speed_mps = EXCLUDED.speed_mps,
+    heading_deg = EXCLUDED.heading_deg, device_time = EXCLUDED.device_time,
+    remaining_m = EXCLUDED.remaining_m, eta = EXCLUDED.eta, updated_at = EXCLUDED.updated_at
+"""
+
+
+def _stored_fixes(spans: dict[int, tuple[datetime, datetime]]) -> dict[int, list[_Fix]]:
+    fixes: dict[int, list[_Fix]] = {delivery_id: [] for delivery_id in spans}
+    if not spans:
+        return fixes
+    ids = list(spans)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            STORED_FIXES_SQL.format(table=LocationPing._meta.db_table),
+            {
+                "ids": ids,
+                "firsts": [spans[i][0] for i in ids],
+                "lasts": [spans[i][1] for i in ids],
+            },
+        )
+        for delivery_id, device_time, lon, lat, accuracy_m in cursor.fetchall():
+            fixes[delivery_id].append(_Fix(device_time, lon, lat, accuracy_m))
+    return fixes
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PingBatch:
+    """One courier's pings for one delivery, as pings_record_many takes them."""
+
+    delivery_id: int
+    courier_id: int
+    pings: list[Any]
+
+
+def _check_size(pings: Any) -> None:
+    if not isinstance(pings, list) or not pings:
+        raise ApplicationError("Send at least one ping.", code="no_pings")
+    if len(pings) > settings.TRACKING_MAX_BATCH:
+        raise ApplicationError(
+            f"Send at most {settings.TRACKING_MAX_BATCH} pings at a time.", code="too_many_pings"
+        )
+
+
+def _check_tracking(delivery: Delivery, courier_id: int) -> None:
+    if delivery.courier_id != courier_id:
+        raise NotAllowedError(
+            "Only the assigned courier shares their position.", code="not_assigned_courier"
+        )
+    if delivery.status not in TRACKING_STATUSES:
+        raise ConflictError(
+            "The position is shared only between pickup and delivery; "
+            f"this delivery is {delivery.get_status_display().lower()}.",
+            code="not_tracking",
+        )
+
+
+@transaction.atomic
+def pings_record(*, delivery: Delivery, courier: User, pings: list[Any]) -> PingResult:
+    """Store the courier's valid pings, move the live position and ETA, tell the shipper once
+    when the courier is about to arrive, and broadcast the new position after commit."""
+    _check_size(pings)
+    outcome = _record([PingBatch(delivery.pk, courier.pk, pings)])[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+@transaction.atomic
+def pings_record_many(batches: list[PingBatch]) -> list[PingResult | ApplicationError]:
+    """pings_record for several deliveries (one batch each) in one transaction, with a fixed
+    number of queries whatever their count: the live WebSocket path groups the pings that arrive
+    together. Each batch gets its result, or the error that pings_record would raise for it (and
+    nothing of it is stored); the others are recorded all the same."""
+    if len({batch.delivery_id for batch in batches}) != len(batches):
+        raise ValueError("One batch per delivery: merge the pings of a delivery first.")
+    outcomes: list[PingResult | ApplicationError | None] = [None] * len(batches)
+    sized: list[int] = []
+    for position, batch in enumerate(batches):
+        try:
+            _check_size(batch.pings)
+        except ApplicationError as exc:
+            outcomes[position] = exc
+        else:
+            sized.append(position)
+    for position, outcome in zip(sized, _record([batches[i] for i in sized]), strict=True):
+        outcomes[position] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _record(batches: list[PingBatch]) -> list[PingResult | ApplicationError]:
+    """The work of pings_record_many, inside its transaction; batches of distinct deliveries."""
+    if not batches:
+        return []
+    # Lock order: deliveries by id (FOR NO KEY UPDATE), so concurrent batches never deadlock;
+    # the live position comes along (read under its delivery's lock, written by the upsert).
+    locked = {
+        d.pk: d
+        for d in Delivery.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("parcel", "trip", "live_position")
+        .filter(pk__in=[batch.delivery_id for batch in batches])
+        .order_by("pk")
+    }
+    now = timezone.now()
+    outcomes: list[PingResult | ApplicationError] = []
+    work: list[tuple[Delivery, list[_Ping], PingResult]] = []
+    for batch in batches:
+        delivery = locked.get(batch.delivery_id)
+        if delivery is None:
+            outcomes.append(NotFoundError("No such delivery."))
+            continue
+        try:
+            _check_tracking(delivery, batch.courier_id)
+        except ApplicationError as exc:
+            outcomes.append(exc)
+            continue
+        not_before = delivery.picked_up_at or now
+        rejected: list[dict[str, Any]] = []
+        candidates: list[_Ping] = []
+        for index, raw in enumerate(batch.pings):
+            parsed = _parse(index, raw, now=now, not_before=not_before)
+            if isinstance(parsed, str):
+                rejected.append({"index": index, "reason": parsed})
+            else:
+                candidates.append(parsed)
+        result = PingResult(accepted=0, rejected=rejected)
+        outcomes.append(result)
+        work.append((delivery, candidates, result))
+
+    stored = _stored_fixes(
+        {
+            delivery.pk: (
+                min(p.device_time for p in candidates),
+                max(p.device_time for p in candidates),
+            )
+            for delivery, candidates, _ in work
+            if candidates
+        }
+    )
+    new_pings: list[LocationPing] = []
+    newest: dict[int, tuple[Delivery, _Ping]] = {}
+    for delivery, candidates, result in work:
+        accepted = _plausible(candidates, stored.get(delivery.pk, []), result.rejected)
+        result.accepted = len(accepted)
+        result.rejected.sort(key=lambda r: r["index"])
+        new_pings += [
+            LocationPing(
+                delivery=delivery,
+                point=Point(p.lon, p.lat, srid=WGS84),
+                accuracy_m=p.accuracy_m,
+                speed_mps=p.speed_mps,
+                heading_deg=p.heading_deg,
+                device_time=p.device_time,
+            )
+            for p in accepted
+        ]
+        if accepted:
+            ping = max(accepted, key=lambda p: p.device_time)
+            live = _current_live(delivery)
+            if live is None or live.device_time is None or ping.device_time > live.device_time:
+                newest[delivery.pk] = (delivery, ping)  # else a late batch: history, not news
+    if new_pings:
+        LocationPing.objects.bulk_create(new_pings)
+    positions = _move_live_positions(list(newest.values()), now=now)
+    for delivery, _, result in work:
+        result.position = positions.get(delivery.pk)
+    return outcomes
+
+
+def _current_live(delivery: Delivery) -> LivePosition | None:
+    try:
+        return delivery.live_position
+    except LivePosition.DoesNotExist:
+        return None
+
+
+def _move_live_positions(
+    moves: list[tuple[Delivery, _Ping]], *, now: datetime
+) -> dict[int, LivePosition]:
+    """Move each delivery's live position to its newest ping (already known to be newer), with
+    the remaining distance and ETA; announce arrivals; broadcast the positions after commit."""
+    if not moves:
+        return {}
+    located = selectors.route_locate_many(
+        points={delivery.pk: (ping.lon, ping.lat) for delivery, ping in moves}
+    )
+    positions: dict[int, LivePosition] = {}
+    for delivery, ping in moves:
+        where = located[delivery.pk]
+        remaining = selectors.remaining_m(delivery=delivery, located=where)
+        current = _current_live(delivery)
+        live = LivePosition(
+            delivery=delivery,
+            point=Point(ping.lon, ping.lat, srid=WGS84),
+            accuracy_m=ping.accuracy_m,
+            speed_mps=ping.speed_mps,
+            heading_deg=ping.heading_deg,
+            device_time=ping.device_time,
+            remaining_m=remaining,
+            eta=(
+                ping.device_time + timedelta(seconds=remaining * 3.6 / delivery.trip.speed_kmh)
+            ).replace(microsecond=0),
+            arriving_notified_at=current.arriving_notified_at if current else None,
+            updated_at=now,
+        )
+        positions[delivery.pk] = live
+    lives = list(positions.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            LIVE_UPSERT_SQL.format(table=LivePosition._meta.db_table),
+            {
+                "now": now,
+                "ids": [live.delivery_id for live in lives],
+                "lons": [live.point.x for live in lives],
+                "lats": [live.point.y for live in lives],
+                "accuracies": [live.accuracy_m for live in lives],
+                "speeds": [live.speed_mps for live in lives],
+                "headings": [live.heading_deg for live in lives],
+                "times": [live.device_time for live in lives],
+                "remaining": [live.remaining_m for live in lives],
+                "etas": [live.eta for live in lives],
+            },
+        )
+    messages: list[tuple[str, dict[str, Any]]] = []
+    for delivery, _ping in moves:
+        live = positions[delivery.pk]
+        delivery.live_position = live
+        distance = located[delivery.pk].to_dropoff_m
+        if distance <= settings.TRACKING_ARRIVING_M and live.arriving_notified_at is None:
+            _announce_arrival(delivery, live, distance_m=distance, now=now)
+        messages.append(
+            (
+                track_group(delivery.pk),
+                {"type": "track.position", "frame": selectors.position_frame(live)},
+            )
+        )
+        messages.append(
+            (
+                public_group(delivery.pk),
+                {
+                    "type": "track.status",
+                    "frame": selectors.public_frame(delivery=delivery, position=live),
+                },
+            )
+        )
+    broadcast_many_on_commit(messages)
+    return positions
+
+
+def _announce_arrival(
+    delivery: Delivery, live: LivePosition, *, distance_m: float, now: datetime
+) -> None:
+    """Tell the shipper, once per delivery: the flag is claimed by a conditional update."""
+    from marketplace.notifications.services import notify
+
+    claimed = LivePosition.objects.filter(pk=live.pk, arriving_notified_at__isnull=True).update(
+        arriving_notified_at=now
+    )
+    if not claimed:
+        return
+    live.arriving_notified_at = now
+    parcel = delivery.parcel
+    eta = timezone.localtime(live.eta).strftime("%H:%M") if live.eta else "shortly"
+    notify(
+        user=parcel.shipper,
+        kind="courier_arriving",
+        title=f"Your courier is arriving with parcel #{parcel.pk}",
+        body=(
+            f"The courier is about {round(distance_m, -1):.0f} m from the drop-off "
+            f"and should be there around {eta}. Please make sure someone can receive it."
+        ),
+        data={
+            "parcel_id": parcel.pk,
+            "delivery_id": delivery.pk,
+            "eta": live.eta.isoformat() if live.eta else None,
+        },
+    )
+
+
+def tracking_status_broadcast_on_commit(*, delivery: Delivery) -> None:
+    """Tell the tracking pages that the delivery's status changed (a delivery step calls this):
+    when tracking stops, the courier's marker goes away."""
+    position = LivePosition.objects.filter(delivery=delivery).first()
+    broadcast_on_commit(
+        track_group(delivery.pk),
+        {"type": "track.status", "frame": selectors.status_frame(delivery=delivery)},
+    )
+    broadcast_on_commit(
+        public_group(delivery.pk),
+        {
+            "type": "track.status",
+            "frame": selectors.public_frame(delivery=delivery, position=position),
+        },
+    )
+
+
+# --- the public link and retention ------------------------------------------------------------
+
+
+def tracking_link_get_or_create(*, delivery: Delivery) -> TrackingLink:
+    link, _ = TrackingLink.objects.get_or_create(delivery=delivery)
+    return link
+
+
+def pings_purge(*, now: datetime | None = None) -> int:
+    """Delete pings received more than TRACKING_RETENTION_DAYS ago, in chunks; also forget the
+    last position of deliveries no longer tracked after that long. Returns the pings deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.TRACKING_RETENTION_DAYS)
+    old = LocationPing.objects.filter(received_at__lt=cutoff)
+    deleted = 0
+    while ids := list(old.values_list("pk", flat=True)[:PURGE_CHUNK]):
+        deleted += LocationPing.objects.filter(pk__in=ids).delete()[0]
+    LivePosition.objects.filter(updated_at__lt=cutoff).exclude(
+        delivery__status__in=TRACKING_STATUSES
+    ).delete()
+    return deleted

@@ -1,0 +1,12 @@
+"""Reads for trips."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from marketplace.accounts.models import User
+from marketplace.trips.models import Trip
+
+
+def trips_of_courier(*, courier: User) -> QuerySet[Trip]:
+    return Trip.objects.filter(courier=courier).order_by("-departure_earliest")

@@ -1,0 +1,537 @@
+"""Forms of the shipper web site. They parse and convert input; the services decide the rules.
+
+The parcel form speaks the shipper's units (kilograms, major currency units, local time, a map)
+and hands the services model fields (grams, minor units, aware datetimes, WGS 84 points). When a
+service refuses the parcel, `ParcelForm.add_service_errors` puts each message back next to the
+input it is about, so the page shows every error where it belongs and keeps what was typed.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import DecimalValidator
+
+from marketplace.accounts.models import User, VehicleType
+from marketplace.core.exceptions import ApplicationError
+from marketplace.core.geo import GeometryError, make_point
+from marketplace.core.money import minor_exponent
+from marketplace.core.sizes import SizeClass
+from marketplace.parcels.models import Parcel
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class ErrorSummaryMixin:
+    """`error_summary()` lists every error with the label of its field and where to jump to."""
+
+    # Fields without a visible input of their own: where their errors are shown instead.
+    error_anchors: dict[str, str] = {}
+
+    def error_summary(self) -> list[dict[str, str]]:
+        form: forms.BaseForm = self  # type: ignore[assignment]
+        items = [{"label": "", "anchor": "", "message": str(m)} for m in form.non_field_errors()]
+        for name, errors in form.errors.items():
+            if name == NON_FIELD_ERRORS:
+                continue
+            field = form[name]
+            anchor = self.error_anchors.get(name, field.id_for_label)
+            items += [
+                {"label": str(field.label), "anchor": anchor, "message": str(m)} for m in errors
+            ]
+        return items
+
+
+def _add_application_error(
+    form: forms.BaseForm, exc: ApplicationError, field_map: dict[str, str | None]
+) -> None:
+    """Put a service's error onto the form: `exc.fields` next to their inputs, the rest on top."""
+    if not exc.fields:
+        form.add_error(None, exc.message)
+        return
+    for name, messages in exc.fields.items():
+        target = field_map.get(name, name)
+        if target not in form.fields:
+            target = None
+        for message in messages:
+            form.add_error(target, message if target else f"{name}: {message}")
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+class SignupForm(ErrorSummaryMixin, forms.Form):
+    email = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    phone = forms.CharField(
+        label="Phone",
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not only digits, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    is_shipper = forms.BooleanField(label="I want to send parcels", required=False, initial=True)
+    is_courier = forms.BooleanField(
+        label="I want to carry parcels (courier)", required=False, initial=False
+    )
+    vehicle_type = forms.ChoiceField(
+        label="Vehicle",
+        choices=[("", "Choose your vehicle"), *VehicleType.choices],
+        required=False,
+        initial=VehicleType.BIKE,
+        help_text="Only for couriers: what you travel with decides which parcels fit.",
+    )
+
+    # Service error codes (marketplace.accounts.services.user_register) -> the field they are about.
+    CODE_FIELDS = {"email_taken": "email", "weak_password": "password1", "no_role": None}
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords do not match.")
+        if data.get("is_courier") and not data.get("vehicle_type"):
+            self.add_error("vehicle_type", "Couriers need to choose a vehicle.")
+        return data
+
+    def add_service_error(self, exc: ApplicationError) -> None:
+        field = self.CODE_FIELDS.get(exc.code)
+        self.add_error(field, exc.message)
+
+
+class EmailAuthenticationForm(ErrorSummaryMixin, AuthenticationForm):
+    """Django's login form with the email as username, matched the way accounts store it."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Wrong email or password. Both are case-sensitive except the email.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Email"
+        self.fields["username"].widget = forms.EmailInput(
+            attrs={"autofocus": True, "autocomplete": "email"}
+        )
+
+    def clean_username(self) -> str:
+        return User.objects.normalize_email(self.cleaned_data["username"]).lower()
+
+
+class ProfileForm(ErrorSummaryMixin, forms.Form):
+    """Name, phone and the shipper role, saved by `accounts.services.user_update_profile`.
+
+    The shipper box is shown only to users who may change it: a shipper who is not a courier
+    would be left without a role, so for them it stays ticked and hidden."""
+
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    phone = forms.CharField(
+        label="Phone",
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    is_shipper = forms.BooleanField(label="I send parcels (shipper role)", required=False)
+
+    # Service error codes -> the field they are about.
+    CODE_FIELDS = {"no_role": "is_shipper"}
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {"full_name": user.full_name, "phone": user.phone, "is_shipper": user.is_shipper},
+        )
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if user.is_shipper and not user.is_courier:
+            del self.fields["is_shipper"]
+        elif user.is_courier:
+            help_text = "Untick to use your account only as a courier; you can come back any time."
+            self.fields["is_shipper"].help_text = help_text
+
+    def profile_fields(self) -> dict[str, Any]:
+        """The cleaned input as `user_update_profile` keyword arguments."""
+        data = self.cleaned_data
+        shown = "is_shipper" in self.fields
+        return {
+            "full_name": data["full_name"],
+            "phone": data["phone"],
+            "is_shipper": data["is_shipper"] if shown else self.user.is_shipper,
+        }
+
+    def add_service_error(self, exc: ApplicationError) -> None:
+        field = self.CODE_FIELDS.get(exc.code)
+        if field not in self.fields:
+            field = None
+        if exc.fields:
+            _add_application_error(self, exc, {})
+        else:
+            self.add_error(field, exc.message)
+
+
+# --- parcels ------------------------------------------------------------------------------------
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format=DATETIME_LOCAL_FORMAT)
+
+
+class PhotoField(forms.ImageField):
+    """An image no bigger than settings.MAX_UPLOAD_BYTES; the size is checked before Pillow
+    reads the file."""
+
+    def to_python(self, data: Any) -> Any:
+        if isinstance(data, UploadedFile) and data.size and data.size > settings.MAX_UPLOAD_BYTES:
+            limit = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
+            size = data.size / (1024 * 1024)
+            raise forms.ValidationError(
+                f"The photo is {size:.1f} MB; it may be at most {limit:g} MB.", code="too_big"
+            )
+        return super().to_python(data)
+
+
+def size_class_choices() -> list[tuple[str, str]]:
+    return [(value, f"{value} · {label}") for value, label in SizeClass.choices]
+
+
+class ParcelForm(ErrorSummaryMixin, forms.Form):
+    description = forms.CharField(
+        max_length=200,
+        help_text="What is in the parcel, as the courier should know it.",
+        widget=forms.TextInput(attrs={"placeholder": "Box of books"}),
+    )
+    size_class = forms.ChoiceField(
+        label="Size",
+        choices=size_class_choices,
+        widget=forms.RadioSelect(attrs={"class": "size-choice"}),
+        help_text="The largest box of each size; pick the smallest your parcel fits in.",
+    )
+    weight_kg = forms.DecimalField(
+        label="Weight (kg)",
+        max_digits=9,
+        decimal_places=3,
+        widget=forms.NumberInput(attrs={"step": "0.001", "inputmode": "decimal"}),
+    )
+    declared_value = forms.DecimalField(
+        label="Declared value",
+        max_digits=15,
+        help_text="What the contents are worth; it decides the insurance cover.",
+    )
+    photo = PhotoField(
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+        help_text="A photo helps the courier recognise the parcel.",
+    )
+
+    pickup_address = forms.CharField(label="Pickup address", max_length=300)
+    pickup_contact_name = forms.CharField(label="Contact name at pickup", max_length=150)
+    pickup_contact_phone = forms.CharField(
+        label="Contact phone at pickup",
+        max_length=32,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+    pickup_window_start = forms.DateTimeField(label="Pickup from", widget=DateTimeLocalInput())
+    pickup_window_end = forms.DateTimeField(label="Pickup until", widget=DateTimeLocalInput())
+
+    dropoff_address = forms.CharField(label="Drop-off address", max_length=300)
+    dropoff_contact_name = forms.CharField(label="Contact name at drop-off", max_length=150)
+    dropoff_contact_phone = forms.CharField(
+        label="Contact phone at drop-off",
+        max_length=32,
+        widget=forms.TextInput(attrs={"inputmode": "tel"}),
+    )
+    delivery_window_start = forms.DateTimeField(label="Deliver from", widget=DateTimeLocalInput())
+    delivery_window_end = forms.DateTimeField(label="Deliver by", widget=DateTimeLocalInput())
+
+    # Set by the map (static/js/parcel-map.js).
+    pickup_lat = forms.FloatField(label="Pickup point", required=False, widget=forms.HiddenInput)
+    pickup_lon = forms.FloatField(label="Pickup point", required=False, widget=forms.HiddenInput)
+    dropoff_lat = forms.FloatField(label="Drop-off point", required=False, widget=forms.HiddenInput)
+    dropoff_lon = forms.FloatField(label="Drop-off point", required=False, widget=forms.HiddenInput)
+
+    error_anchors = {
+        "pickup_lat": "map-section",
+        "pickup_lon": "map-section",
+        "dropoff_lat": "map-section",
+        "dropoff_lon": "map-section",
+        "size_class": "id_size_class_0",
+    }
+    # Service (model) field names -> the form field that shows their errors.
+    SERVICE_FIELDS: dict[str, str | None] = {
+        "weight_grams": "weight_kg",
+        "pickup_point": "pickup_lat",
+        "dropoff_point": "dropoff_lat",
+    }
+    POINTS = (("pickup", "pickup"), ("dropoff", "drop-off"))
+
+    def __init__(self, *args: Any, instance: Parcel | None = None, **kwargs: Any) -> None:
+        self.instance = instance
+        if instance is not None:
+            kwargs["initial"] = {**initial_from_parcel(instance), **kwargs.get("initial", {})}
+        super().__init__(*args, **kwargs)
+        limit_mb = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
+        photo_help = f"A photo helps the courier recognise the parcel (at most {limit_mb:g} MB)."
+        self.fields["photo"].help_text = photo_help
+        self.currency = settings.MARKETPLACE_CURRENCY
+        self.exponent = minor_exponent(self.currency)
+        value = self.fields["declared_value"]
+        assert isinstance(value, forms.DecimalField)
+        value.decimal_places = self.exponent
+        value.label = f"Declared value ({self.currency})"
+        value.widget.attrs.update(
+            step=str(Decimal(1).scaleb(-self.exponent)), inputmode="decimal", min="0"
+        )
+        # DecimalValidator is built from decimal_places at init: rebuild it for this currency.
+        value.validators = [v for v in value.validators if not isinstance(v, DecimalValidator)]
+        value.validators.append(DecimalValidator(value.max_digits, self.exponent))
+
+    # -- cleaning ---------------------------------------------------------------------------------
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        for prefix, label in self.POINTS:
+            lat_name, lon_name = f"{prefix}_lat", f"{prefix}_lon"
+            if lat_name in self.errors or lon_name in self.errors:
+                continue
+            lat, lon = data.get(lat_name), data.get(lon_name)
+            if lat is None or lon is None:
+                self.add_error(
+                    lat_name,
+                    f'Place the {label} point on the map: click "Place {label}", then the map.',
+                )
+                continue
+            try:
+                data[f"{prefix}_point"] = make_point(lon, lat, where=f"The {label} point")
+            except GeometryError as exc:
+                self.add_error(lat_name, exc.message)
+        return data
+
+    def parcel_fields(self) -> dict[str, Any]:
+        """The cleaned input as `parcel_create` / `parcel_update` keyword arguments."""
+        data = self.cleaned_data
+        fields = {
+            name: data[name]
+            for name in (
+                "description",
+                "size_class",
+                "pickup_address",
+                "pickup_contact_name",
+                "pickup_contact_phone",
+                "pickup_window_start",
+                "pickup_window_end",
+                "dropoff_address",
+                "dropoff_contact_name",
+                "dropoff_contact_phone",
+                "delivery_window_start",
+                "delivery_window_end",
+                "pickup_point",
+                "dropoff_point",
+            )
+        }
+        fields["weight_grams"] = int(
+            (data["weight_kg"] * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        )
+        fields["declared_value"] = int(data["declared_value"].scaleb(self.exponent))
+        photo = data.get("photo")
+        if isinstance(photo, UploadedFile):
+            fields["photo"] = photo
+        elif photo is False:  # "Clear" ticked on the edit form
+            fields["photo"] = ""
+        return fields
+
+    def changed_parcel_fields(self) -> dict[str, Any]:
+        """For editing: only the fields whose value differs from the parcel's."""
+        assert self.instance is not None
+        changes = {}
+        for name, value in self.parcel_fields().items():
+            if name == "photo" or not same_value(getattr(self.instance, name), value):
+                changes[name] = value
+        return changes
+
+    def add_service_errors(self, exc: ApplicationError) -> None:
+        _add_application_error(self, exc, self.SERVICE_FIELDS)
+
+    # -- display helpers --------------------------------------------------------------------------
+
+    def point_errors(self, prefix: str) -> list[str]:
+        return [*self.errors.get(f"{prefix}_lat", []), *self.errors.get(f"{prefix}_lon", [])]
+
+    @property
+    def pickup_errors(self) -> list[str]:
+        return self.point_errors("pickup")
+
+    @property
+    def dropoff_errors(self) -> list[str]:
+        return self.point_errors("dropoff")
+
+
+def same_value(old: Any, new: Any) -> bool:
+    if hasattr(old, "coords") and hasattr(new, "coords"):
+        return all(abs(a - b) < 1e-9 for a, b in zip(old.coords, new.coords, strict=True))
+    if hasattr(old, "replace") and hasattr(old, "tzinfo") and hasattr(new, "tzinfo"):
+        # datetime-local inputs carry minutes: an unchanged window keeps its seconds.
+        return old.replace(second=0, microsecond=0) == new
+    return bool(old == new)
+
+
+def initial_from_parcel(parcel: Parcel) -> dict[str, Any]:
+    exponent = minor_exponent(parcel.currency or settings.MARKETPLACE_CURRENCY)
+    initial = {
+        name: getattr(parcel, name)
+        for name in (
+            "description",
+            "size_class",
+            "photo",
+            "pickup_address",
+            "pickup_contact_name",
+            "pickup_contact_phone",
+            "pickup_window_start",
+            "pickup_window_end",
+            "dropoff_address",
+            "dropoff_contact_name",
+            "dropoff_contact_phone",
+            "delivery_window_start",
+            "delivery_window_end",
+        )
+    }
+    initial["weight_kg"] = (Decimal(parcel.weight_grams) / 1000).normalize()
+    initial["declared_value"] = Decimal(parcel.declared_value).scaleb(-exponent)
+    initial["pickup_lat"], initial["pickup_lon"] = parcel.pickup_point.y, parcel.pickup_point.x
+    initial["dropoff_lat"], initial["dropoff_lon"] = parcel.dropoff_point.y, parcel.dropoff_point.x
+    return initial
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why are you cancelling?"}),
+    )
+
+
+class QuoteForm(forms.Form):
+    """The fields the price depends on, for the "Get a quote" button."""
+
+    size_class = forms.ChoiceField(choices=SizeClass.choices)
+    weight_kg = forms.DecimalField(max_digits=9, decimal_places=3, min_value=Decimal("0.001"))
+    delivery_window_end = forms.DateTimeField()
+    pickup_lat = forms.FloatField()
+    pickup_lon = forms.FloatField()
+    dropoff_lat = forms.FloatField()
+    dropoff_lon = forms.FloatField()
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        for prefix in ("pickup", "dropoff"):
+            lat, lon = data.get(f"{prefix}_lat"), data.get(f"{prefix}_lon")
+            if lat is None or lon is None:
+                continue
+            try:
+                data[f"{prefix}_point"] = make_point(lon, lat, where=prefix)
+            except GeometryError as exc:
+                self.add_error(f"{prefix}_lat", exc.message)
+        if "weight_kg" in data:
+            data["weight_grams"] = int(
+                (data["weight_kg"] * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+            )
+        return data
+
+
+class RatingForm(forms.Form):
+    """One to five stars and an optional comment, after the delivery."""
+
+    stars = forms.TypedChoiceField(
+        label="Your rating",
+        choices=[(n, f"{n} star{'s' if n > 1 else ''}") for n in range(1, 6)],
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose from 1 to 5 stars."},
+    )
+    comment = forms.CharField(
+        label="Comment",
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "How did it go?"}),
+    )
+
+
+# --- payments -----------------------------------------------------------------------------------
+
+CARD_TOKEN_PATTERN = r"^tok_\w{1,200}$"
+
+
+class CardTokenForm(forms.Form):
+    """What the card form's script posts: the token Stripe.js made of the card (never the card
+    number itself, which goes from the browser to Stripe only)."""
+
+    card_token = forms.RegexField(
+        regex=CARD_TOKEN_PATTERN,
+        error_messages={
+            "required": "The card was not read. Fill in the card details and try again.",
+            "invalid": "The card was not read. Fill in the card details and try again.",
+        },
+    )
+
+
+class TipForm(CardTokenForm):
+    """A tip in the shipper's units (major currency units) for `tip_start` (minor units)."""
+
+    MAX_MINOR = 100_000  # what tip_start accepts
+
+    amount = forms.DecimalField(label="Tip", max_digits=9)
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.exponent = minor_exponent(currency)
+        self.smallest = Decimal(1).scaleb(-self.exponent)
+        self.biggest = Decimal(self.MAX_MINOR).scaleb(-self.exponent)
+        amount = self.fields["amount"]
+        amount.label = f"Tip ({currency})"
+        amount.widget.attrs.update(
+            step=str(self.smallest), min=str(self.smallest), max=str(self.biggest)
+        )
+        amount.widget.attrs["inputmode"] = "decimal"
+
+    def clean_amount(self) -> int:
+        value: Decimal = self.cleaned_data["amount"]
+        minor = value.scaleb(self.exponent)
+        if minor != minor.to_integral_value():
+            raise forms.ValidationError(
+                f"Use at most {self.exponent} decimal places.", code="decimal_places"
+            )
+        if not self.smallest <= value <= self.biggest:
+            raise forms.ValidationError(
+                f"A tip is between {self.smallest} and {self.biggest} {self.currency}.",
+                code="range",
+            )
+        return int(minor)

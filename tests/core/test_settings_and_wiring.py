@@ -1,0 +1,82 @@
+"""Environment-driven settings, production refusal, Celery wiring, on-commit helpers."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+from marketplace.core.transactions import enqueue_on_commit
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DJANGO_SECRET_KEY": "Kx9#mQ2$vL7!pR4&wT8^zN3*bF6(hJ1)cD5_gS0+aEyUoIiP-lKjHgFdSaZxCvBnM",
+    "DJANGO_ALLOWED_HOSTS": "waypost.example.com",
+    "DATABASE_URL": "postgis://postgres@127.0.0.1:5432/waypost",
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL"])
+def test_production_refuses_to_start_without_required_env(missing):
+    env = {k: v for k, v in PROD_ENV.items() if k != missing}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_production_passes_the_deploy_check():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PROD_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_database_is_postgis_over_psycopg3():
+    import psycopg
+
+    assert settings.DATABASES["default"]["ENGINE"] == "django.contrib.gis.db.backends.postgis"
+    assert psycopg.__version__.startswith("3.")
+
+
+def test_only_the_gdal_version_check_is_silenced():
+    assert settings.SILENCED_SYSTEM_CHECKS == ["gis.W001"]
+
+
+def test_celery_reads_its_config_from_django_settings():
+    assert celery_app.conf.broker_url == settings.CELERY_BROKER_URL
+    assert celery_app.conf.task_acks_late is True
+    assert celery_app.main == "marketplace"
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def delay(self, *args, **kwargs) -> None:
+        self.calls.append((args, kwargs))
+
+
+@pytest.mark.django_db
+def test_enqueue_on_commit_waits_for_the_commit(django_capture_on_commit_callbacks):
+    task = _Recorder()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        enqueue_on_commit(task, 7, reason="test")
+        assert task.calls == []
+    assert len(callbacks) == 1
+    assert task.calls == [((7,), {"reason": "test"})]
