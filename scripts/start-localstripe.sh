@@ -5,7 +5,8 @@
 #   scripts/start-localstripe.sh start [SITE_URL]
 #       Start it in the background unless something already listens on STRIPE_API_BASE's port,
 #       then register our platform webhook with it (SITE_URL/webhooks/stripe/, signed with
-#       settings.STRIPE_WEBHOOK_SECRET). Prints the PID on stdout if it started one (the caller
+#       settings.STRIPE_WEBHOOK_SECRET). Its objects are kept in var/localstripe.pickle across
+#       restarts. Prints the PID on stdout if it started one (the caller
 #       stops it with `stop PID`), nothing if it found one running. Log: var/log/localstripe.log.
 #   scripts/start-localstripe.sh stop PID
 #       Stop the localstripe that `start` started (only that process, by its id).
@@ -61,11 +62,9 @@ EOF
 launch() { # launch HOST PORT: start it, wait until it listens; print its PID
   local pid attempt
   mkdir -p "$(dirname "$LS_LOG")"
-  # A few attempts: it reloads its state from /tmp/localstripe.pickle, which another localstripe
-  # may be writing at that moment (it then fails with "pickle data was truncated").
-  for attempt in 1 2 3; do
+  # A few attempts, in case the port is briefly held by a localstripe that is stopping.
     # Its own session: Ctrl-C on `make run` does not reach it; the caller's trap stops it.
-    setsid "$PY" scripts/run_localstripe.py "$2" >>"$LS_LOG" 2>&1 </dev/null &
+    setsid "$PY" scripts/run_localstripe.py "$2" --state "$VAR/localstripe.pickle" >>"$LS_LOG" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$PID_FILE"
     for _ in $(seq 100); do

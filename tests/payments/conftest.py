@@ -3,49 +3,28 @@ and FakeConnect for the Connect calls localstripe lacks."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import responses
 from django.conf import settings
 
+from tests.localstripe import listening, running_localstripe
 from tests.payments.stripe_fakes import FakeConnect
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _listening(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 @pytest.fixture(scope="session")
 def localstripe_server():
+    """The localstripe at settings.STRIPE_API_BASE: the one already listening there (`make run`'s),
+    or one started for this session."""
     url = urlparse(settings.STRIPE_API_BASE)
     host, port = url.hostname or "127.0.0.1", url.port or 8420
     assert host in ("127.0.0.1", "localhost"), "tests only talk to a local Stripe"
-    process = None
-    if not _listening(host, port):
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "run_localstripe.py"), str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while not _listening(host, port):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("localstripe did not start")
-            time.sleep(0.1)
-    yield settings.STRIPE_API_BASE
-    if process is not None:
-        process.terminate()
-        process.wait(timeout=10)
+    if listening(host, port):
+        yield settings.STRIPE_API_BASE
+        return
+    with running_localstripe(port):
+        yield settings.STRIPE_API_BASE
 
 
 @pytest.fixture

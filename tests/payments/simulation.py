@@ -61,41 +61,6 @@ DECLINED = "pm_card_chargeCustomerFail"
 SPACING_M = 5_000
 ACTIVE = 16  # parcels on the way at once
 
-# localstripe for the simulation, run in a subprocess on loopback. Stock localstripe pickles
-# its whole store to /tmp on every write and scans the whole store for every list (each
-# charge's refunds, hence every PaymentIntent and charge it returns), so each request gets
-# slower as objects pile up: quadratic over a run this size, and the shared server also keeps
-# every earlier run's objects. This one answers the same, from memory, with a per-type index.
-LOCALSTRIPE_IN_MEMORY = """
-import collections, sys
-from aiohttp import web
-from localstripe import resources
-from localstripe.server import app
-
-index = collections.defaultdict(dict)
-
-def setitem(self, key, value):
-    dict.__setitem__(self, key, value)
-    index[key.split(":", 1)[0]][key] = value
-
-def delitem(self, key):
-    dict.__delitem__(self, key)
-    index[key.split(":", 1)[0]].pop(key, None)
-
-def list_all(cls, url, limit=None, starting_after=None, **kwargs):
-    if kwargs:
-        raise resources.UserError(400, "Unexpected " + ", ".join(kwargs))
-    found = resources.List(url, limit=limit, starting_after=starting_after)
-    found._list = list(index[cls.object].values())
-    return found
-
-resources.Store.__setitem__ = setitem
-resources.Store.__delitem__ = delitem
-resources.Store.dump_to_disk = lambda self: None
-resources.StripeObject._api_list_all = classmethod(list_all)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
-"""
-
 # path -> weight.
 PATHS: dict[str, int] = {
     "abandoned": 4,  # card declined or never confirmed, parcel cancelled before paying
@@ -645,4 +610,4 @@ class Simulation:
         return "\n".join(lines)
 
 
-__all__ = ["LOCALSTRIPE_IN_MEMORY", "PATHS", "Simulation"]
+__all__ = ["PATHS", "Simulation"]

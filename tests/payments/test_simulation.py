@@ -9,7 +9,7 @@ twice, and the ledger agrees with the simulated Stripe state (localstripe + Fake
 It is a `transaction=True` test: every service commits for real, so the database trigger that
 refuses an unbalanced ledger transaction (checked at commit) runs on every posting, and the
 on-commit tasks (eager Celery) run as they would after a real commit. It talks to a localstripe
-of its own, kept in memory (see simulation.LOCALSTRIPE_IN_MEMORY), and FakeConnect.
+of its own (scripts/run_localstripe.py, in memory), and FakeConnect.
 
 Run with `-s` for the figures (about 3 minutes on 2 cores). SIM_PARCELS / SIM_DELIVERIES make a
 smaller run while working on it; the suite runs the full size.
@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 
@@ -44,7 +41,8 @@ from marketplace.payments.models import (
     WebhookEvent,
 )
 from marketplace.payments.reconciliation import reconcile
-from tests.payments.simulation import LOCALSTRIPE_IN_MEMORY, Simulation
+from tests.localstripe import free_port, running_localstripe
+from tests.payments.simulation import Simulation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,32 +63,10 @@ HELD = {ParcelStatus.OPEN, ParcelStatus.MATCHED, ParcelStatus.PICKED_UP, ParcelS
 
 @pytest.fixture(scope="module")
 def localstripe_server():
-    """The simulation's own localstripe (see LOCALSTRIPE_IN_MEMORY); it overrides the shared
-    server for this module, so payments_on and stripe_connect use it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-c", LOCALSTRIPE_IN_MEMORY, str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not _listening(port):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the simulation's localstripe did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    """The simulation's own localstripe, with none of the other tests' objects; it overrides the
+    shared server for this module, so payments_on and stripe_connect use it."""
+    with running_localstripe(free_port()) as base:
+        yield base
 
 
 def test_randomised_escrow_simulation_balances_and_matches_stripe(
