@@ -16,12 +16,13 @@ STORAGES = {
 }
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default="/tmp/waypost-test-media")  # noqa: S108
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# Tests use the real Redis channel layer (never mocked).
+# Tests use the real Redis channel layer (never mocked). Pub/Sub channels are not scoped by the
+# database number, so suites run side by side need their own TEST_CHANNELS_PREFIX.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("TEST_CHANNELS_PREFIX", default="test")},
     }
 }
 REST_FRAMEWORK = {
