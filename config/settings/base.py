@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "marketplace.notifications",
     "marketplace.tracking",
     "marketplace.chat",
+    "marketplace.returns",
     "marketplace.web",
 ]
 
@@ -277,6 +278,19 @@ DELIVERY_CODE_MAX_ATTEMPTS = env.int("DELIVERY_CODE_MAX_ATTEMPTS", default=5)
 CANCELLATION_FEE = env.int("CANCELLATION_FEE", default=300)
 # Reliability points a courier loses for giving up an accepted parcel before pickup.
 COURIER_CANCEL_PENALTY = env.int("COURIER_CANCEL_PENALTY", default=10)
+
+# --- returns (marketplace.returns) -------------------------------------------------------------
+# Days after delivery in which the shipper or the recipient may ask to send a parcel back.
+RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=14)
+# The reverse parcel's default pickup window (from the request) and delivery deadline, in hours.
+RETURN_PICKUP_WINDOW_HOURS = env.int("RETURN_PICKUP_WINDOW_HOURS", default=48)
+RETURN_DELIVERY_WINDOW_HOURS = env.int("RETURN_DELIVERY_WINDOW_HOURS", default=96)
+# Who pays the way back: "shipper" (pays the return's quote into escrow, like any parcel) or
+# "platform" (the shipper pays nothing; the platform funds the courier's share from its revenue).
+RETURN_FEE_PAYER = env.str("RETURN_FEE_PAYER", default="shipper")
+# When a delivered parcel comes back: refund the original order's platform fee ("platform_fee")
+# or nothing ("none"). A parcel sent back after a failed delivery is always refunded in full.
+RETURN_REFUND_ORIGINAL = env.str("RETURN_REFUND_ORIGINAL", default="none")
 CELERY_BEAT_SCHEDULE = {
     "expire-offers": {"task": "marketplace.matching.tasks.expire_offers", "schedule": 60.0},
     "expire-parcels": {"task": "marketplace.matching.tasks.expire_parcels", "schedule": 300.0},

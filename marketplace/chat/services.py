@@ -12,22 +12,18 @@ database under a per-user advisory lock, so concurrent posts cannot slip past th
 
 from __future__ import annotations
 
-import io
 import math
-import uuid
 from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.db.models import Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image, ImageOps
 
 from marketplace.chat.masking import mask_contacts
 from marketplace.chat.models import Conversation, Message, ReadReceipt
@@ -43,6 +39,7 @@ from marketplace.core.exceptions import (
     NotFoundError,
     TooManyAttemptsError,
 )
+from marketplace.core.images import clean_photo
 from marketplace.core.transactions import run_on_commit
 from marketplace.deliveries.models import Delivery
 from marketplace.notifications.models import Notification
@@ -51,10 +48,6 @@ from marketplace.notifications.services import notifications_mark_read, notify
 NOTIFICATION_KIND = "chat_message"
 # Namespace of the per-user advisory locks of the rate limit ("chat" in ASCII).
 RATE_LOCK_NAMESPACE = 0x63686174
-# Photos: what Pillow must find inside the file, and the name we store it under.
-IMAGE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
-# A few-MB file can still unpack to a huge bitmap; phone photos are well below this.
-MAX_IMAGE_PIXELS = 50_000_000
 PREVIEW_CHARS = 140
 # Control characters other than tab and newline are dropped (PostgreSQL refuses NUL in text).
 _CONTROL = {c: None for c in range(32) if c not in (9, 10)} | {127: None}
@@ -89,44 +82,6 @@ def _clean_body(body: str) -> str:
         message = f"A message may be at most {settings.CHAT_MAX_LENGTH} characters long."
         raise ApplicationError(message, code="too_long", fields={"body": [message]})
     return body
-
-
-def _image_error(message: str, code: str = "invalid_image") -> ApplicationError:
-    return ApplicationError(message, code=code, fields={"image": [message]})
-
-
-def _clean_image(image: Any) -> ContentFile[bytes]:
-    """Check size first (before Pillow reads anything), then that Pillow finds a JPEG, PNG or
-    WebP picture; re-encode it so what we store carries no metadata (phone photos hold GPS)."""
-    size = getattr(image, "size", None)
-    if size is not None and size > settings.MAX_UPLOAD_BYTES:
-        limit = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
-        raise _image_error(f"A photo may be at most {limit:g} MB.", code="image_too_large")
-    wrong_type = "Send a photo as a JPEG, PNG or WebP image."
-    try:
-        image.seek(0)
-        with Image.open(image) as probe:
-            kind = probe.format
-            pixels = probe.width * probe.height
-            probe.verify()
-        if kind not in IMAGE_FORMATS:
-            raise _image_error(wrong_type)
-        if pixels > MAX_IMAGE_PIXELS:
-            raise _image_error("That photo has too many pixels; send a smaller one.")
-        image.seek(0)
-        with Image.open(image) as picture:
-            picture.load()
-            clean = ImageOps.exif_transpose(picture)
-            if kind == "JPEG" and clean.mode not in ("RGB", "L"):
-                clean = clean.convert("RGB")
-            out = io.BytesIO()
-            options = {"quality": 90} if kind in ("JPEG", "WEBP") else {}
-            clean.save(out, format=kind, **options)
-    except ApplicationError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise _image_error(wrong_type) from exc
-    return ContentFile(out.getvalue(), name=f"{uuid.uuid4().hex}{IMAGE_FORMATS[kind]}")
 
 
 def _rate_limit(*, user: Any) -> None:
@@ -209,7 +164,7 @@ def message_post(*, delivery: Delivery, sender: Any, body: str = "", image: Any 
     if refusal is not None:
         raise refusal
     body = _clean_body(body)
-    picture = _clean_image(image) if image else None
+    picture = clean_photo(image, field="image") if image else None
     if not body and picture is None:
         why = "Write a message or attach a photo."
         raise ApplicationError(why, code="empty", fields={"body": [why]})

@@ -18,6 +18,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Delivery attempt failed"
     CANCELLED = "cancelled", "Cancelled"
     REASSIGNED = "reassigned", "Handed back to matching"
+    RETURNED = "returned", "Sent back to the sender"
 
 
 D = DeliveryStatus
@@ -25,11 +26,13 @@ DELIVERY_TRANSITIONS: dict[str, frozenset[str]] = {
     D.ASSIGNED: frozenset({D.PICKED_UP, D.CANCELLED}),
     D.PICKED_UP: frozenset({D.IN_TRANSIT, D.FAILED}),
     D.IN_TRANSIT: frozenset({D.DELIVERED, D.FAILED}),
-    # After a failed attempt: try again (reschedule), or hand the parcel back to matching.
-    D.FAILED: frozenset({D.IN_TRANSIT, D.REASSIGNED}),
+    # After a failed attempt: try again (reschedule), hand the parcel back to matching, or send
+    # it back to the sender (a reverse parcel, see marketplace.returns).
+    D.FAILED: frozenset({D.IN_TRANSIT, D.REASSIGNED, D.RETURNED}),
     D.DELIVERED: frozenset(),
     D.CANCELLED: frozenset(),
     D.REASSIGNED: frozenset(),
+    D.RETURNED: frozenset(),
 }
 ACTIVE_STATUSES = frozenset({D.ASSIGNED, D.PICKED_UP, D.IN_TRANSIT, D.FAILED})
 # Statuses in which the courier carries (or has reserved room for) the parcel.

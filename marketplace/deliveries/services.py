@@ -239,6 +239,22 @@ def delivery_hand_back(*, delivery: Delivery, actor: User) -> Delivery:
     return delivery
 
 
+@transaction.atomic
+def delivery_send_back(*, delivery: Delivery, actor: User, reason: str) -> Delivery:
+    """After a failed attempt, end this delivery and mark the parcel as returning: the way back
+    is a reverse parcel (marketplace.returns, which calls this). The assigned courier or an admin
+    decides; the courier keeps the parcel until the return's courier picks it up."""
+    parcel, trip, delivery = _lock(delivery.pk)
+    if not actor.is_staff:
+        _require_courier(delivery, actor)
+    delivery = _move(delivery, D.RETURNED, actor=actor, note=f"Sent back to the sender: {reason}")
+    parcel_transition(
+        parcel=parcel, to_status=ParcelStatus.RETURNING, actor=actor, note=f"Sent back: {reason}"
+    )
+    _release_capacity(trip, parcel)
+    return delivery
+
+
 def _tell_shipper(parcel: Parcel, kind: str, title: str, delivery: Delivery) -> None:
     from marketplace.notifications.services import notify
 

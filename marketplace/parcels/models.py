@@ -38,8 +38,10 @@ PARCEL_TRANSITIONS: dict[str, frozenset[str]] = {
     S.IN_TRANSIT: frozenset({S.DELIVERED, S.DELIVERY_FAILED}),
     # After a failed attempt: try again, hand to another courier, or send it back.
     S.DELIVERY_FAILED: frozenset({S.IN_TRANSIT, S.OPEN, S.RETURNING}),
-    S.RETURNING: frozenset({S.RETURNED}),
-    S.DELIVERED: frozenset(),
+    # A return (marketplace.returns) is on its way back; if it is called off, the parcel is
+    # where it was before.
+    S.RETURNING: frozenset({S.RETURNED, S.DELIVERED, S.DELIVERY_FAILED}),
+    S.DELIVERED: frozenset({S.RETURNING}),
     S.RETURNED: frozenset(),
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),
@@ -90,6 +92,8 @@ class Parcel(TimeStampedModel):
     courier_share = models.PositiveIntegerField()
 
     published_at = models.DateTimeField(null=True, blank=True)
+    # A reverse parcel: the way back of another (see marketplace.returns). Offered like any other.
+    is_return = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -223,6 +223,10 @@ def parcel_transition(
     ParcelEvent.objects.create(
         parcel=parcel, from_status=from_status, to_status=to_status, actor=actor, note=note[:500]
     )
+    if parcel.is_return:  # the way back of another parcel: that one follows
+        from marketplace.returns.services import reverse_parcel_moved
+
+        reverse_parcel_moved(parcel=parcel, to_status=to_status, actor=actor)
     return parcel
 
 

@@ -131,19 +131,20 @@ def transfer_create(
     amount: int,
     currency: str,
     destination: str,
-    source_transaction: str,
+    source_transaction: str | None,
     transfer_group: str,
     metadata: dict[str, str],
     key: str,
 ) -> dict[str, Any]:
-    params = {
+    params: dict[str, Any] = {
         "amount": amount,
         "currency": currency.lower(),
         "destination": destination,
-        "source_transaction": source_transaction,
         "transfer_group": transfer_group,
         "metadata": metadata,
     }
+    if source_transaction:
+        params["source_transaction"] = source_transaction
     return as_dict(_client().v1.transfers.create(params=params, options=_opts(key)))
 
 

@@ -56,8 +56,15 @@ class Payment(TimeStampedModel):
     platform_fee = models.PositiveIntegerField()
     courier_share = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
-    stripe_payment_intent_id = models.CharField(max_length=64, unique=True)
+    stripe_payment_intent_id = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text='Stripe\'s id; "platform-parcel-<id>" when the platform funds a return.',
+    )
     client_secret = models.CharField(max_length=128)
+    # A return the platform pays for (RETURN_FEE_PAYER="platform"): no card, no Stripe intent;
+    # the courier's share comes out of platform revenue into escrow.
+    funded_by_platform = models.BooleanField(default=False)
     stripe_charge_id = models.CharField(max_length=64, blank=True, db_index=True)
     amount_refunded = models.PositiveIntegerField(default=0)
     failure_message = models.CharField(max_length=300, blank=True)
@@ -177,6 +184,9 @@ class Refund(TimeStampedModel):
     reason = models.CharField(max_length=200)
     idempotency_key = models.CharField(max_length=100, unique=True)
     stripe_refund_id = models.CharField(max_length=64, blank=True)
+    # Paid back out of platform revenue (a returned parcel's fee, after release) rather than
+    # out of the money held in escrow.
+    from_revenue = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -365,7 +365,8 @@ def transfer_send(*, transfer_id: int) -> Transfer:
         amount=transfer.amount,
         currency=transfer.currency,
         destination=account.stripe_account_id,
-        source_transaction=transfer.payment.stripe_charge_id,
+        # A return the platform funds has no charge: the transfer comes from the balance.
+        source_transaction=transfer.payment.stripe_charge_id or None,
         transfer_group=f"delivery-{transfer.delivery_id}",
         metadata={"delivery_id": str(transfer.delivery_id), "kind": transfer.kind},
         key=transfer.idempotency_key,
@@ -410,6 +411,8 @@ def escrow_refund_cancelled(*, parcel_id: int) -> Payment | None:
         return cancelled[-1] if cancelled else None
     if payment.status != P.SUCCEEDED:
         return payment
+    if payment.funded_by_platform:
+        return _platform_funding_undone(payment.pk)
     delivery = (
         Delivery.objects.filter(parcel_id=parcel_id, cancellation_fee__gt=0)
         .order_by("-created_at")
@@ -442,6 +445,99 @@ def escrow_refund_cancelled(*, parcel_id: int) -> Payment | None:
         key=f"parcel-{parcel_id}-refund-cancelled",
         final_status=P.PARTIALLY_REFUNDED if fee else P.REFUNDED,
     )
+
+
+@transaction.atomic
+def payment_fund_by_platform(*, parcel: Any) -> Payment:
+    """A return the platform pays for: the courier's share moves from platform revenue into
+    escrow and the parcel opens to couriers, as a shipper's payment would open it. No card and
+    no Stripe call; the release then pays the courier as usual (from the platform's balance)."""
+    from marketplace.parcels.models import Parcel
+    from marketplace.parcels.services import parcel_open_paid
+
+    parcel = Parcel.objects.select_for_update().get(pk=parcel.pk)
+    payment, created = Payment.objects.get_or_create(
+        stripe_payment_intent_id=f"platform-parcel-{parcel.pk}",
+        defaults={
+            "parcel": parcel,
+            "shipper": parcel.shipper,
+            "status": P.SUCCEEDED,
+            "amount": parcel.courier_share,
+            "platform_fee": 0,
+            "courier_share": parcel.courier_share,
+            "currency": parcel.currency,
+            "funded_by_platform": True,
+        },
+    )
+    if not created:
+        return payment
+    PaymentEvent.objects.create(payment=payment, to_status=P.SUCCEEDED, note="Paid by the platform")
+    ledger.post(
+        kind="platform_funded",
+        source=f"payment:{payment.pk}:platform-funded",
+        payment=payment,
+        entries=[(A.PLATFORM_REVENUE, payment.amount, None), (A.ESCROW, -payment.amount, None)],
+        memo=f"Return parcel {parcel.pk} paid by the platform",
+    )
+    parcel_open_paid(parcel=parcel)
+    return payment
+
+
+@transaction.atomic
+def _platform_funding_undone(payment_id: int) -> Payment:
+    """A platform-funded return was cancelled: the share goes back to platform revenue."""
+    payment = _locked(payment_id)
+    if payment.status != P.SUCCEEDED:
+        return payment
+    ledger.post(
+        kind="platform_unfunded",
+        source=f"payment:{payment.pk}:platform-unfunded",
+        payment=payment,
+        entries=[(A.ESCROW, payment.amount, None), (A.PLATFORM_REVENUE, -payment.amount, None)],
+        memo="Return cancelled: back to the platform",
+    )
+    payment.amount_refunded = payment.amount
+    payment.save(update_fields=["amount_refunded", "updated_at"])
+    return _move(payment, P.REFUNDED, "Return cancelled: back to the platform")
+
+
+def escrow_refund_returned(*, parcel_id: int) -> Payment | None:
+    """The parcel came back to its sender. A failed delivery's money is still held: refunded in
+    full. A delivered parcel's was released: the platform's fee is refunded out of platform
+    revenue (the courier earned the share). Frozen or already refunded money is left alone."""
+    payment = _payment_of(parcel_id)
+    if payment is None:
+        return None
+    if payment.status == P.SUCCEEDED:
+        return escrow_refund(
+            payment_id=payment.pk,
+            amount=payment.amount - payment.amount_refunded,
+            reason="Returned to the sender after a failed delivery",
+            key=f"parcel-{parcel_id}-refund-returned",
+            final_status=P.REFUNDED,
+        )
+    if payment.status != P.RELEASED or not payment.platform_fee:
+        return payment
+    key = f"parcel-{parcel_id}-refund-fee-returned"
+    refund = Refund.objects.filter(idempotency_key=key).first()
+    if refund is None:
+        with transaction.atomic():
+            payment = _locked(payment.pk)
+            if payment.amount_refunded + payment.platform_fee > payment.amount:
+                raise ConflictError("That is more than is left to refund.", code="refund_too_large")
+            try:
+                with transaction.atomic():
+                    refund = Refund.objects.create(
+                        payment=payment,
+                        amount=payment.platform_fee,
+                        reason="Returned to the sender: the platform's fee back",
+                        idempotency_key=key,
+                        from_revenue=True,
+                    )
+            except IntegrityError:  # asked twice at once: one row
+                refund = Refund.objects.get(idempotency_key=key)
+    refund = _refund_at_stripe(refund, charge_id=payment.stripe_charge_id)
+    return _refund_posted(refund, P.RELEASED)
 
 
 def escrow_refund(
@@ -510,11 +606,12 @@ def _refund_made_at_stripe(refund: Refund, charge_id: str) -> dict[str, Any]:
 @transaction.atomic
 def _refund_posted(refund: Refund, final_status: str | None) -> Payment:
     payment = _locked(refund.payment_id)
+    paid_from = A.PLATFORM_REVENUE if refund.from_revenue else A.ESCROW
     posted = ledger.post(
         kind="refund",
         source=f"refund:{refund.stripe_refund_id}",
         payment=payment,
-        entries=[(A.ESCROW, refund.amount, None), (A.STRIPE_BALANCE, -refund.amount, None)],
+        entries=[(paid_from, refund.amount, None), (A.STRIPE_BALANCE, -refund.amount, None)],
         memo=refund.reason,
     )
     if posted is not None:

@@ -42,6 +42,14 @@ def refund_cancelled_parcel(parcel_id: int) -> None:
 
 
 @shared_task(**RETRY)
+def refund_returned_parcel(parcel_id: int) -> None:
+    """The parcel came back: refund what the returns policy gives (see escrow_refund_returned)."""
+    from marketplace.payments.services import escrow_refund_returned
+
+    escrow_refund_returned(parcel_id=parcel_id)
+
+
+@shared_task(**RETRY)
 def process_webhook_event(event_pk: int) -> None:
     from marketplace.payments.webhooks import webhook_process
 
