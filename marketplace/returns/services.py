@@ -337,8 +337,9 @@ def _approve(
         from marketplace.payments.services import payment_fund_by_platform
 
         payment_fund_by_platform(parcel=reverse)
+        reverse.refresh_from_db()
     elif not settings.PAYMENTS_REQUIRED:
-        parcel_publish(parcel=reverse, actor=reverse.shipper)
+        parcel_return.reverse = parcel_publish(parcel=reverse, actor=reverse.shipper)
     else:
         from marketplace.notifications.services import notify
 
