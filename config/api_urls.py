@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("marketplace.payments.api.urls")),
     path("", include("marketplace.chat.api.urls")),
     path("", include("marketplace.tracking.api.urls")),
+    path("", include("marketplace.returns.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -62,7 +62,7 @@ def test_deliver_return_match_pick_up_deliver_back_and_the_original_is_returned(
 
 
 def test_the_eastward_trip_that_delivered_it_is_not_offered_the_way_back():
-    original, delivery = delivered_parcel()
+    original, _ = delivered_parcel()
     parcel_return = services.return_request(
         parcel=original, actor=original.shipper, reason_code="not_wanted"
     )

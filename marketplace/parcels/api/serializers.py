@@ -93,6 +93,7 @@ class ParcelSerializer(serializers.ModelSerializer):
             "platform_fee",
             "courier_share",
             "is_editable",
+            "is_return",
             "published_at",
             "created_at",
             "updated_at",
@@ -121,6 +122,7 @@ class CourierParcelSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "status",
+            "is_return",
             "description",
             "size_class",
             "weight_grams",
