@@ -9,6 +9,7 @@ urlpatterns = [
     path("webhooks/stripe/", include("marketplace.payments.urls")),
     path("", include("marketplace.tracking.urls")),
     path("", include("marketplace.chat.urls")),
+    path("", include("marketplace.returns.urls")),
     path("", include("marketplace.web.urls")),
 ]
 if settings.DEBUG:

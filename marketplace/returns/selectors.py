@@ -47,3 +47,21 @@ def return_can_be_requested(*, parcel: Parcel, now: datetime | None = None) -> b
 def returns_of_shipper(*, shipper: User) -> QuerySet[ParcelReturn]:
     qs = ParcelReturn.objects.select_related("original", "reverse").prefetch_related("photos")
     return qs if shipper.is_staff else qs.filter(original__shipper=shipper)
+
+
+def return_panel(*, parcel: Parcel, is_owner: bool) -> dict[str, object]:
+    """What the shipper's parcel page shows about returns: the return under way (or the one
+    this parcel is), and the request form while a return may be asked."""
+    from marketplace.returns.forms import RefuseForm, ReturnForm
+
+    current = None if parcel.is_return else return_current(parcel=parcel)
+    can_request = is_owner and return_can_be_requested(parcel=parcel)
+    return {
+        "parcel_return": current,
+        "return_of": ParcelReturn.objects.filter(reverse=parcel).first()
+        if parcel.is_return
+        else None,
+        "return_form": ReturnForm() if can_request else None,
+        "return_closes_at": return_window_closes_at(parcel=parcel) if can_request else None,
+        "refuse_form": RefuseForm() if current and current.status == "requested" else None,
+    }

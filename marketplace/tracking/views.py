@@ -64,7 +64,11 @@ def public_track(request: HttpRequest, token: str) -> HttpResponse:
     position = selectors.live_position_shown(delivery=delivery)
     frame = selectors.public_frame(delivery=delivery, position=position)
     eta, eta_live = selectors.expected_at(delivery=delivery, position=position)
+    from marketplace.returns.views import public_return_context
+
     context = {
+        **public_return_context(parcel=delivery.parcel),
+        "token": link.token,
         "frame": frame,
         "eta": eta,
         "eta_live": eta_live,

@@ -40,6 +40,7 @@ from marketplace.payments.api.serializers import payouts_summary
 from marketplace.payments.gateway import StripeError
 from marketplace.payments.models import Payment, PaymentStatus, Tip
 from marketplace.payments.selectors import payment_of_parcel
+from marketplace.returns.selectors import return_panel
 from marketplace.web import selectors as web_selectors
 from marketplace.web.forms import (
     CancelForm,
@@ -291,6 +292,7 @@ def _render_detail(
     )
     if can_tip:
         context.update(_stripe_context())
+    context.update(return_panel(parcel=parcel, is_owner=context["is_owner"]))
     return render(request, "web/parcel_detail.html", context, status=status)
 
 
