@@ -216,6 +216,9 @@ SPECTACULAR_SETTINGS = {
         "TransferKindEnum": "marketplace.payments.models.TransferKind",
         "VehicleTypeEnum": "marketplace.accounts.models.VehicleType",
         "VerificationStatusEnum": "marketplace.accounts.models.VerificationStatus",
+        "ReturnStatusEnum": "marketplace.returns.models.ReturnStatus",
+        "ReturnReasonEnum": "marketplace.returns.models.ReturnReason",
+        "RequestedByEnum": "marketplace.returns.models.RequestedBy",
     },
 }
 

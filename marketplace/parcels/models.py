@@ -93,7 +93,7 @@ class Parcel(TimeStampedModel):
 
     published_at = models.DateTimeField(null=True, blank=True)
     # A reverse parcel: the way back of another (see marketplace.returns). Offered like any other.
-    is_return = models.BooleanField(default=False, editable=False)
+    is_return = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -288,6 +288,12 @@ def return_send_back(
     delivery.refresh_from_db()
     if not actor.is_staff and delivery.courier_id != actor.pk:
         raise NotAllowedError("Only the assigned courier can do this.", code="not_assigned_courier")
+    if original.is_return:
+        raise ConflictError(
+            "The way back of a return cannot itself be sent back: try again, or hand it to "
+            "another courier.",
+            code="not_returnable",
+        )
     if original.status != ParcelStatus.DELIVERY_FAILED or delivery.status not in (
         DeliveryStatus.FAILED,
         DeliveryStatus.RETURNED,

@@ -264,3 +264,19 @@ def test_only_a_failed_delivery_can_be_sent_back():
         services.return_send_back(delivery=delivery, actor=trip.courier, reason="Too far")
     assert error.value.code == "not_failed"
     assert _counts() == before
+
+
+def test_a_failed_way_back_is_not_sent_back_again():
+    original, _ = delivered_parcel()
+    reverse = services.return_request(
+        parcel=original, actor=original.shipper, reason_code="damaged"
+    ).reverse
+    trip_back = westward_trip()
+    delivery = assigned(reverse, trip_back.courier)
+    carry(delivery, trip_back.courier)
+    deliveries.delivery_fail(delivery=delivery, actor=trip_back.courier, reason="Closed")
+    before = _counts()
+    with pytest.raises(ConflictError) as error:
+        services.return_send_back(delivery=delivery, actor=trip_back.courier, reason="Closed")
+    assert error.value.code == "not_returnable"
+    assert _counts() == before
