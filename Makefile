@@ -35,8 +35,10 @@ help: ## list the targets
 run: ## set up what is missing, start localstripe, load the demo data, serve on http://127.0.0.1:8000
 	@scripts/bootstrap.sh
 	@stripe_pid="$$(scripts/start-localstripe.sh start http://$(HOST):$(PORT))"; \
-	trap 'scripts/start-localstripe.sh stop "$$stripe_pid"' EXIT; \
+	trap 'scripts/start-localstripe.sh stop "$$stripe_pid"; kill $$periodic_pid 2>/dev/null || true' EXIT; \
 	$(MANAGE) seed_demo; \
+	mkdir -p var/log; $(MANAGE) run_periodic >>var/log/periodic.log 2>&1 & periodic_pid=$$!; \
+	echo "==> periodic tasks (offer expiry, transfers, ...): var/log/periodic.log"; \
 	echo "==> Waypost: http://$(HOST):$(PORT)/  (demo logins printed above; Ctrl-C stops)"; \
 	$(WITH_ENV) .venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 

@@ -63,6 +63,7 @@ launch() { # launch HOST PORT: start it, wait until it listens; print its PID
   local pid attempt
   mkdir -p "$(dirname "$LS_LOG")"
   # A few attempts, in case the port is briefly held by a localstripe that is stopping.
+  for attempt in 1 2 3; do
     # Its own session: Ctrl-C on `make run` does not reach it; the caller's trap stops it.
     setsid "$PY" scripts/run_localstripe.py "$2" --state "$VAR/localstripe.pickle" >>"$LS_LOG" 2>&1 </dev/null &
     pid=$!
