@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from marketplace.core.models import TimeStampedModel
+from marketplace.core.models import AuditEvent, TimeStampedModel
 
 
 class DeliveryStatus(models.TextChoices):
@@ -109,21 +109,12 @@ class Delivery(TimeStampedModel):
         return self.status in ACTIVE_STATUSES
 
 
-class DeliveryEvent(models.Model):
+class DeliveryEvent(AuditEvent):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=12, choices=DeliveryStatus.choices, blank=True)
     to_status = models.CharField(max_length=12, choices=DeliveryStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.delivery_id}: {self.from_status or '-'} -> {self.to_status}"
+    subject = "delivery"
 
 
 class Rating(TimeStampedModel):

@@ -8,7 +8,7 @@ from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models import F, Q
 
-from marketplace.core.models import TimeStampedModel
+from marketplace.core.models import AuditEvent, TimeStampedModel
 from marketplace.core.sizes import SIZE_DIMENSIONS_CM, SizeClass
 from marketplace.core.spatial import mercator_copy, time_range
 
@@ -152,21 +152,14 @@ class Parcel(TimeStampedModel):
         return self.status in EDITABLE_STATUSES
 
 
-class ParcelEvent(models.Model):
+class ParcelEvent(AuditEvent):
     """One row per status change: who moved the parcel, from where to where, and why."""
 
     parcel = models.ForeignKey(Parcel, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=20, choices=ParcelStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=ParcelStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    subject = "parcel"
+
+    class Meta(AuditEvent.Meta):
         indexes = [models.Index(fields=["parcel", "created_at"], name="parcel_event_parcel_time")]
-
-    def __str__(self) -> str:
-        return f"{self.parcel_id}: {self.from_status or '-'} -> {self.to_status}"

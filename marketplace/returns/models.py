@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from marketplace.core.models import TimeStampedModel
+from marketplace.core.models import AuditEvent, TimeStampedModel
 
 
 class ReturnStatus(models.TextChoices):
@@ -105,20 +105,11 @@ class ReturnPhoto(models.Model):
         return f"Photo {self.pk} of return {self.parcel_return_id}"
 
 
-class ReturnEvent(models.Model):
+class ReturnEvent(AuditEvent):
     """One row per status change of a return (the reverse parcel has its own ParcelEvents)."""
 
     parcel_return = models.ForeignKey(ParcelReturn, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=10, choices=ReturnStatus.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=ReturnStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"Return {self.parcel_return_id}: {self.from_status or '-'} -> {self.to_status}"
+    subject = "parcel_return"

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from marketplace.accounts.models import VehicleType
-from marketplace.core.models import TimeStampedModel
+from marketplace.core.models import AuditEvent, TimeStampedModel
 from marketplace.core.sizes import SizeClass
 from marketplace.core.spatial import mercator_copy, time_range
 
@@ -130,18 +130,9 @@ class Trip(TimeStampedModel):
         return self.route_source == RouteSource.STRAIGHT
 
 
-class TripEvent(models.Model):
+class TripEvent(AuditEvent):
     trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=12, choices=TripStatus.choices, blank=True)
     to_status = models.CharField(max_length=12, choices=TripStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.trip_id}: {self.from_status or '-'} -> {self.to_status}"
+    subject = "trip"
