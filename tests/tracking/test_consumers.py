@@ -257,14 +257,17 @@ def test_malformed_frames_get_error_frames_and_the_socket_stays_open():
         bad_ping = await courier.receive_json_from(timeout=5)
         await courier.send_json_to({"type": "ping", **ping(3_000, at=minutes_ago(1))})
         good_ping = await courier.receive_json_from(timeout=5)
+        # the good ping's position reaches the shipper through Redis; take it before the shipper
+        # tries to ping, so the shipper's error frame cannot race it
+        moved = await shipper.receive_json_from(timeout=5)
         await shipper.send_json_to({"type": "ping", **ping(3_100)})
         shipper_ping = await shipper.receive_json_from(timeout=5)
         await courier.disconnect()
         await shipper.disconnect()
-        return replies, bad_ping, good_ping, shipper_ping
+        return replies, bad_ping, good_ping, moved, shipper_ping
 
     # when
-    replies, bad_ping, good_ping, shipper_ping = async_to_sync(scenario)()
+    replies, bad_ping, good_ping, moved, shipper_ping = async_to_sync(scenario)()
 
     # then
     assert [r["code"] for r in replies] == [
@@ -281,6 +284,7 @@ def test_malformed_frames_get_error_frames_and_the_socket_stays_open():
         "rejected": [{"index": 0, "reason": "invalid_coordinates"}],
     }
     assert good_ping == {"type": "ack", "accepted": 1, "rejected": []}
+    assert moved["type"] == "position"
     assert (shipper_ping["type"], shipper_ping["code"]) == ("error", "not_allowed")
     assert LocationPing.objects.filter(delivery=delivery).count() == 1
 
