@@ -24,6 +24,7 @@ EMAIL_KINDS = frozenset(
         "parcel_expired",
         "courier_arriving",
         "payment_refunded",
+        "payout_failed",
     }
 )
 

@@ -9,6 +9,7 @@ from marketplace.core.exceptions import ApplicationError
 from marketplace.core.money import format_money
 from marketplace.payments import ledger
 from marketplace.payments.models import (
+    BankPayout,
     ConnectedAccount,
     Dispute,
     LedgerEntry,
@@ -39,6 +40,12 @@ class RefundInline(ReadOnlyTabularInline):
 class TransferInline(ReadOnlyTabularInline):
     model = Transfer
     fields = ["created_at", "kind", "amount", "status", "courier", "stripe_transfer_id"]
+    readonly_fields = fields
+
+
+class BankPayoutInline(ReadOnlyTabularInline):
+    model = BankPayout
+    fields = ["created_at", "stripe_payout_id", "amount", "currency", "status", "failure_message"]
     readonly_fields = fields
 
 
@@ -192,6 +199,34 @@ class ConnectedAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["courier", "stripe_account_id", "payouts_enabled", "details_submitted"]
     list_filter = ["payouts_enabled", "details_submitted"]
     search_fields = ["courier__email", "stripe_account_id"]
+    inlines = [BankPayoutInline]
+
+
+@admin.register(BankPayout)
+class BankPayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Couriers' payouts from their Stripe accounts to their banks (`payout.*` events)."""
+
+    list_display = [
+        "stripe_payout_id",
+        "courier",
+        "money",
+        "status",
+        "arrival_date",
+        "failure_message",
+        "updated_at",
+    ]
+    list_filter = ["status", "currency", "arrival_date"]
+    search_fields = ["stripe_payout_id", "account__courier__email", "account__stripe_account_id"]
+    list_select_related = ["account__courier"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Courier", ordering="account__courier__email")
+    def courier(self, obj: BankPayout) -> str:
+        return str(obj.account.courier)
+
+    @admin.display(description="Amount", ordering="amount")
+    def money(self, obj: BankPayout) -> str:
+        return format_money(obj.amount, obj.currency)
 
 
 @admin.register(ReconciliationRun)

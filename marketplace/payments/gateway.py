@@ -126,6 +126,11 @@ def account_link_create(*, account_id: str, refresh_url: str, return_url: str) -
     return as_dict(_client().v1.account_links.create(params=params))
 
 
+def payout_retrieve(payout_id: str, *, account: str) -> dict[str, Any]:
+    """A payout of a connected account to its bank."""
+    return as_dict(_client().v1.payouts.retrieve(payout_id, options=_opts(account=account)))
+
+
 def transfer_create(
     *,
     amount: int,

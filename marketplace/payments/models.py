@@ -127,6 +127,47 @@ class ConnectedAccount(TimeStampedModel):
         return f"{self.stripe_account_id} ({'payouts on' if self.payouts_enabled else 'pending'})"
 
 
+class BankPayoutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_TRANSIT = "in_transit", "On its way to the bank"
+    PAID = "paid", "Paid into the bank account"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Cancelled"
+
+
+# Stripe moves a payout forward only, but a payout it reported paid can still fail (the bank
+# sends it back): a status replaces one of a lower rank, never the other way round.
+BANK_PAYOUT_RANK = {
+    BankPayoutStatus.PENDING: 0,
+    BankPayoutStatus.IN_TRANSIT: 1,
+    BankPayoutStatus.PAID: 2,
+    BankPayoutStatus.FAILED: 3,
+    BankPayoutStatus.CANCELED: 3,
+}
+
+
+class BankPayout(TimeStampedModel):
+    """A payout from a courier's connected account to their bank, made by Stripe on the
+    account's schedule; `payout.*` Connect events keep it current."""
+
+    account = models.ForeignKey(
+        ConnectedAccount, on_delete=models.PROTECT, related_name="bank_payouts"
+    )
+    stripe_payout_id = models.CharField(max_length=64, unique=True)
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=12, choices=BankPayoutStatus.choices)
+    arrival_date = models.DateTimeField(null=True, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_payout_id} {self.amount} {self.currency} ({self.status})"
+
+
 class TransferKind(models.TextChoices):
     RELEASE = "release", "Courier's share on delivery"
     CANCELLATION_FEE = "cancellation_fee", "Cancellation fee"

@@ -9,7 +9,7 @@ Lock order, as everywhere: parcel, then trip, then payment and transfer rows.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -18,11 +18,16 @@ from django.utils import timezone
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
+from marketplace.core.money import format_money
 from marketplace.core.state_machine import check_transition
 from marketplace.core.transactions import enqueue_on_commit
+from marketplace.notifications.services import notify
 from marketplace.payments import gateway, ledger
 from marketplace.payments.models import (
+    BANK_PAYOUT_RANK,
     PAYMENT_TRANSITIONS,
+    BankPayout,
+    BankPayoutStatus,
     ConnectedAccount,
     Dispute,
     DisputeStatus,
@@ -974,6 +979,64 @@ def account_sync(*, account_id: str) -> ConnectedAccount | None:
             ).values_list("pk", flat=True):
                 enqueue_on_commit(_tasks().send_transfer, pk)
     return account
+
+
+def bank_payout_sync(*, payout_id: str, account_id: str | None) -> BankPayout | None:
+    """`payout.*` (Connect): a courier's payout to their bank, re-read from their account. Its
+    status only moves forward, so duplicated and reordered events change nothing; the courier
+    is told when the money reached the bank, or why it did not. Payouts of accounts we do not
+    know (and the platform's own, which come without an account) are ignored."""
+    account = ConnectedAccount.objects.filter(stripe_account_id=account_id or "").first()
+    if account is None or not payout_id:
+        return None
+    data = gateway.payout_retrieve(payout_id, account=account.stripe_account_id)
+    status = str(data.get("status") or "")
+    if status not in BankPayoutStatus.values:
+        log.warning("payout %s has an unknown status %r; ignored", payout_id, status)
+        return None
+    arrival = data.get("arrival_date")
+    fields = {
+        "amount": int(data["amount"]),
+        "currency": str(data["currency"]).upper(),
+        "status": status,
+        "arrival_date": datetime.fromtimestamp(arrival, tz=UTC) if arrival else None,
+        "failure_code": str(data.get("failure_code") or ""),
+        "failure_message": str(data.get("failure_message") or "")[:500],
+    }
+    with transaction.atomic():
+        payout, created = BankPayout.objects.select_for_update().get_or_create(
+            stripe_payout_id=payout_id, defaults={"account": account, **fields}
+        )
+        if not created:
+            if BANK_PAYOUT_RANK[BankPayoutStatus(status)] <= BANK_PAYOUT_RANK[payout.status]:
+                return payout
+            for name, value in fields.items():
+                setattr(payout, name, value)
+            payout.save()
+        _bank_payout_notify(payout, courier=account.courier)
+    return payout
+
+
+def _bank_payout_notify(payout: BankPayout, *, courier: User) -> None:
+    amount = format_money(payout.amount, payout.currency)
+    data = {"payout": payout.stripe_payout_id, "status": payout.status}
+    if payout.status == BankPayoutStatus.PAID:
+        notify(
+            user=courier,
+            kind="payout_paid",
+            title=f"{amount} paid into your bank account",
+            data=data,
+        )
+    elif payout.status == BankPayoutStatus.FAILED:
+        reason = payout.failure_message or "Your bank did not accept it."
+        notify(
+            user=courier,
+            kind="payout_failed",
+            title=f"Your payout of {amount} failed",
+            body=f"{reason} Check your bank details on the Payouts page; "
+            "Stripe tries again once they are fixed.",
+            data=data,
+        )
 
 
 def charge_refunds_sync(*, charge_id: str) -> Payment | None:

@@ -103,7 +103,9 @@ def webhook_process(*, event_pk: int) -> None:
             services.dispute_sync(dispute_id=object_id)
         elif kind == "account.updated":
             services.account_sync(account_id=object_id or event.account)
-        elif kind.startswith("transfer.") or kind.startswith("payout."):
+        elif kind.startswith("payout."):
+            services.bank_payout_sync(payout_id=object_id, account_id=event.account)
+        elif kind.startswith("transfer."):
             log.info("%s %s noted", kind, object_id)  # our transfers are recorded when made
     except Exception as exc:
         WebhookEvent.objects.filter(pk=event.pk).update(last_error=repr(exc)[:2000])

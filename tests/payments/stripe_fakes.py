@@ -1,7 +1,7 @@
 """Test doubles at the HTTP boundary, for exactly what localstripe lacks.
 
 localstripe (run on loopback) serves PaymentIntents, charges, refunds, customers. It has no
-Connect: accounts, account links, transfers, reversals and disputes are answered here by
+Connect: accounts, account links, transfers, reversals, disputes and payouts are answered here by
 `FakeConnect`, a stateful `responses` mock that honours Idempotency-Key like Stripe; every other
 request passes through to localstripe. Events are built from the JSON fixtures in
 tests/fixtures/stripe/ and signed exactly as Stripe signs them.
@@ -81,6 +81,7 @@ class FakeConnect:
         self.accounts: dict[str, dict[str, Any]] = {}
         self.transfers: dict[str, dict[str, Any]] = {}
         self.disputes: dict[str, dict[str, Any]] = {}
+        self.payouts: dict[str, dict[str, Any]] = {}  # payout id -> (account id, payout)
         self.idempotent: dict[str, tuple[int, str]] = {}
         self.calls: list[tuple[str, str]] = []
         self.failures: list[tuple[str, Exception | int]] = []
@@ -95,6 +96,7 @@ class FakeConnect:
             ("GET", r"/v1/transfers/(?P<id>tr_\w+)$", self._transfer_get),
             ("POST", r"/v1/transfers/(?P<id>tr_\w+)/reversals$", self._reversal_create),
             ("GET", r"/v1/disputes/(?P<id>dp_\w+)$", self._dispute_get),
+            ("GET", r"/v1/payouts/(?P<id>po_\w+)$", self._payout_get),
         ]
         for method, path, handler in routes:
             mock.add_callback(
@@ -127,6 +129,19 @@ class FakeConnect:
     def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
         self.disputes[dispute_id]["status"] = status
         return copy.deepcopy(self.disputes[dispute_id])
+
+    def pay_out(self, account_id: str, *, amount: int, status: str = "pending") -> dict[str, Any]:
+        """Stripe starts a payout from the connected account to its bank."""
+        payout = fixture("payout", id=stripe_id("po"), amount=amount, status=status)
+        self.payouts[payout["id"]] = {**payout, "_account": account_id}
+        return self.payout(payout["id"])
+
+    def payout_moves(self, payout_id: str, status: str, **fields: Any) -> dict[str, Any]:
+        self.payouts[payout_id].update(status=status, **fields)
+        return self.payout(payout_id)
+
+    def payout(self, payout_id: str) -> dict[str, Any]:
+        return {k: v for k, v in copy.deepcopy(self.payouts[payout_id]).items() if k != "_account"}
 
     def transfers_to(self, account_id: str) -> list[dict[str, Any]]:
         return [t for t in self.transfers.values() if t["destination"] == account_id]
@@ -222,6 +237,13 @@ class FakeConnect:
         transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
         transfer["reversals"]["data"].append(reversal)
         return 200, reversal
+
+    def _payout_get(self, request: Any, id: str) -> tuple[int, dict[str, Any]]:
+        # A connected account's payout is read with its Stripe-Account header, as at Stripe.
+        payout = self.payouts.get(id)
+        if payout is None or request.headers.get("Stripe-Account") != payout["_account"]:
+            return self._not_found("payout")
+        return 200, self.payout(id)
 
     def _dispute_get(self, request: Any, id: str) -> tuple[int, dict[str, Any]]:
         return (200, self.disputes[id]) if id in self.disputes else self._not_found("dispute")

@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from marketplace.payments.models import ConnectedAccount, Payment, Tip, Transfer
+from marketplace.payments.models import BankPayout, ConnectedAccount, Payment, Tip, Transfer
 
 
 class PaymentSerializer(serializers.ModelSerializer):
@@ -65,6 +65,21 @@ class TransferSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class BankPayoutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BankPayout
+        fields = [
+            "stripe_payout_id",
+            "amount",
+            "currency",
+            "status",
+            "arrival_date",
+            "failure_message",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
 class PayoutsSerializer(serializers.Serializer):
     onboarded = serializers.BooleanField()
     payouts_enabled = serializers.BooleanField()
@@ -72,6 +87,7 @@ class PayoutsSerializer(serializers.Serializer):
     pending_amount = serializers.IntegerField()
     paid_amount = serializers.IntegerField()
     transfers = TransferSerializer(many=True)
+    bank_payouts = BankPayoutSerializer(many=True)
 
 
 class OnboardingLinkSerializer(serializers.Serializer):
@@ -87,4 +103,5 @@ def payouts_summary(courier: object, account: ConnectedAccount | None) -> dict[s
         "pending_amount": sum(t.amount for t in transfers if t.status == "waiting"),
         "paid_amount": sum(t.amount for t in transfers if t.status == "paid"),
         "transfers": transfers,
+        "bank_payouts": list(account.bank_payouts.all()[:20]) if account else [],
     }
