@@ -941,19 +941,26 @@ def connect_onboarding_link(*, courier: User) -> str:
     if not courier.is_courier:
         raise NotAllowedError("Only couriers get paid out.", code="not_a_courier")
     account = ConnectedAccount.objects.filter(courier=courier).first()
-    if account is None:
-        data = gateway.account_create(
-            email=courier.email, country=None, key=f"courier-{courier.pk}-account"
-        )
-        account, _ = ConnectedAccount.objects.get_or_create(
-            courier=courier, defaults={"stripe_account_id": data["id"]}
-        )
     base = settings.SITE_URL.rstrip("/")
-    link = gateway.account_link_create(
-        account_id=account.stripe_account_id,
-        refresh_url=f"{base}/payouts/onboarding/",
-        return_url=f"{base}/payouts/",
-    )
+    try:
+        if account is None:
+            data = gateway.account_create(
+                email=courier.email, country=None, key=f"courier-{courier.pk}-account"
+            )
+            account, _ = ConnectedAccount.objects.get_or_create(
+                courier=courier, defaults={"stripe_account_id": data["id"]}
+            )
+        link = gateway.account_link_create(
+            account_id=account.stripe_account_id,
+            refresh_url=f"{base}/payouts/onboarding/",
+            return_url=f"{base}/payouts/",
+        )
+    except gateway.StripeError as exc:
+        log.warning("onboarding link for courier %s: %s", courier.pk, exc)
+        raise PaymentProviderError(
+            "We could not reach Stripe to set up your payouts. Try again in a minute.",
+            code="payment_provider_unavailable",
+        ) from exc
     return str(link["url"])
 
 

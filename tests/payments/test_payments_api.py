@@ -259,3 +259,19 @@ def test_payouts_are_for_couriers_only(payments_on, stripe_connect):
     assert shipper.get("/api/v1/me/payouts/").status_code == 403
     assert shipper.post("/api/v1/me/payouts/onboarding/").status_code == 403
     assert not ConnectedAccount.objects.exists() and not stripe_connect.accounts
+
+
+def test_stripe_down_during_onboarding_is_a_502_with_a_useful_body(payments_on, stripe_connect):
+    # Given Stripe answers 500 to every try (stripe-python retries twice itself)
+    courier = CourierFactory()
+    for _ in range(3):
+        stripe_connect.fail_next("/v1/accounts", 500)
+
+    # When the courier asks for the onboarding link
+    response = _as(courier).post("/api/v1/me/payouts/onboarding/")
+
+    # Then a clear error, and no account half-made
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "payment_provider_unavailable"
+    assert "Try again in a minute" in response.json()["error"]["message"]
+    assert not ConnectedAccount.objects.exists()
