@@ -10,12 +10,13 @@
         <- {"type": "status", "status": "in_transit", "status_label": "...", "tracking": true}
         <- {"type": "position", "lat", "lon", "accuracy_m", "at", "eta", "remaining_m"}
        (the latest one at once if the parcel is on its way; none before pickup or after delivery).
-    Refused: 4401 not logged in, 4404 no such delivery, 4403 not this user's delivery.
+    Refused (the socket opens, then closes with the code; see core.websocket): 4401 not logged
+    in, 4404 no such delivery, 4403 not this user's delivery.
 
 /ws/track/<token>/  (no login: the recipient's public link)
     <- {"type": "status", "status", "status_label", "tracking", "eta", "eta_live",
         "area": {"lat", "lon", "radius_m"} | null}
-    Never the exact position, an address or a name. Unknown token: 4404.
+    Never the exact position, an address or a name. Unknown token: closed with 4404.
 
 Clients never need to send anything but pings; any other frame gets an error frame.
 """
@@ -186,29 +187,23 @@ def _recorder() -> _PingRecorder:
 
 
 class DeliveryTrackConsumer(JsonConsumer):
-    group: str | None = None
-
     async def accept_user(self, user: Any) -> None:
         delivery_id = self.scope["url_route"]["kwargs"]["delivery_id"]
         delivery, role = await _load(delivery_id, user)
         if delivery is None:
-            await self.close(code=CloseCode.NOT_FOUND)
+            await self.refuse(CloseCode.NOT_FOUND)
             return
         if role is None:
-            await self.close(code=CloseCode.FORBIDDEN)
+            await self.refuse(CloseCode.FORBIDDEN)
             return
         self.user, self.delivery, self.role = user, delivery, role
-        if role in (Role.SHIPPER, Role.STAFF):
-            self.group = track_group(delivery.pk)
-            await self.channel_layer.group_add(self.group, self.channel_name)
+        watching = role in (Role.SHIPPER, Role.STAFF)
+        if watching:
+            await self.join(track_group(delivery.pk))
         await self.accept()
-        if self.group is not None:
+        if watching:
             for frame in await _opening_frames(delivery.pk):
                 await self.send_json(frame)
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content["type"] != "ping":
@@ -241,22 +236,15 @@ def _public_opening(token: str) -> tuple[int, dict[str, Any]] | None:
 class PublicTrackConsumer(JsonConsumer):
     """No login: the unguessable token is the permission."""
 
-    group: str | None = None
-
     async def connect(self) -> None:
         opening = await _public_opening(self.scope["url_route"]["kwargs"]["token"])
         if opening is None:
-            await self.close(code=CloseCode.NOT_FOUND)
+            await self.refuse(CloseCode.NOT_FOUND)
             return
         delivery_id, frame = opening
-        self.group = public_group(delivery_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(public_group(delivery_id))
         await self.accept()
         await self.send_json(frame)
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         await self.send_error("read_only", "This stream only sends; there is nothing to send.")
