@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
+from django.db import connection
 
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.websocket import CloseCode, JsonConsumer
@@ -71,8 +75,9 @@ def _opening_frames(delivery_id: int) -> list[dict[str, Any]]:
 # that arrive while a batch is being written are recorded together, in one transaction with a
 # fixed number of queries (services.pings_record_many). A lone ping is written at once; under
 # load the batches grow by themselves. Up to WRITERS batches are written at the same time, each
-# in a worker thread of its own (thread_sensitive=False: Django's connections are per thread),
-# so the rest of the consumers' database work does not queue behind them.
+# in a writer thread of the recorder's own (Django's connections are per thread, and each
+# writer keeps its own), so the rest of the consumers' database work does not queue behind
+# them. The positions of a batch are broadcast after its commit, before the acks go out.
 
 WRITERS = 2
 BATCH_MAX_PINGS = 500
@@ -131,7 +136,20 @@ def _frame_for(outcome: PingResult | Exception, index: int) -> dict[str, Any] | 
     return {"type": "ack", "accepted": 0 if rejected else 1, "rejected": rejected}
 
 
-_write = database_sync_to_async(_ping_frames, thread_sensitive=False)
+def _write_in_writer_thread(
+    items: list[tuple[int, int, dict[str, Any]]],
+) -> list[dict[str, Any] | Exception]:
+    """_ping_frames in one of the recorder's writer threads, each of which keeps its database
+    connection from batch to batch. (database_sync_to_async closes old connections around each
+    call, and with CONN_HEALTH_CHECKS every batch then began with a health-check query.) The
+    connection is closed after an error, or once older than CONN_MAX_AGE, and opened afresh by
+    the next batch."""
+    try:
+        return _ping_frames(items)
+    finally:
+        expired = connection.close_at is not None and time.monotonic() >= connection.close_at
+        if connection.errors_occurred or expired:
+            connection.close()
 
 
 class _PingRecorder:
@@ -141,6 +159,12 @@ class _PingRecorder:
         self.loop = loop
         self.queue: list[_Pending] = []
         self.writing = 0
+        self.executor = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ping-writer")
+        # SyncToAsync (not a bare run_in_executor): the broadcast after commit goes back to this
+        # event loop through async_to_sync, which needs to know the loop.
+        self.write = SyncToAsync(
+            _write_in_writer_thread, thread_sensitive=False, executor=self.executor
+        )
 
     async def record(self, delivery_id: int, courier_id: int, ping: dict[str, Any]) -> Any:
         done: asyncio.Future[dict[str, Any]] = self.loop.create_future()
@@ -158,7 +182,7 @@ class _PingRecorder:
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            frames = await _write([(p.delivery_id, p.courier_id, p.ping) for p in batch])
+            frames = await self.write([(p.delivery_id, p.courier_id, p.ping) for p in batch])
         except Exception as exc:
             frames = [exc] * len(batch)
         finally:

@@ -198,7 +198,8 @@ async def tracking_fan_out(
             await ws.send(_ping(party, at=at, east_m=east_m, marker=readers.marker))
             sent[delivery_id] += 1
             try:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT_S))
+                async with asyncio.timeout(FRAME_TIMEOUT_S):  # no task per frame, as wait_for
+                    frame = json.loads(await ws.recv())
             except TimeoutError:
                 errors["ack_timeout"] += 1
                 continue
