@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,7 +129,39 @@ class _Fix:
 class PingResult:
     accepted: int
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    position: LivePosition | None = None  # the live position, when this moved it
+    moved: _Moved | None = field(default=None, repr=False)
+
+    @property
+    def position(self) -> LivePosition | None:
+        """The live position, when this moved it (built on demand: the live path never asks)."""
+        return self.moved.live_position() if self.moved is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Moved:
+    """Where a batch moved its delivery's live position, as written by the upsert."""
+
+    delivery_id: int
+    ping: _Ping
+    remaining_m: int
+    eta: datetime
+    arriving_notified_at: datetime | None
+    updated_at: datetime
+
+    def live_position(self) -> LivePosition:
+        ping = self.ping
+        return LivePosition(
+            delivery_id=self.delivery_id,
+            point=Point(ping.lon, ping.lat, srid=WGS84),
+            accuracy_m=ping.accuracy_m,
+            speed_mps=ping.speed_mps,
+            heading_deg=ping.heading_deg,
+            device_time=ping.device_time,
+            remaining_m=self.remaining_m,
+            eta=self.eta,
+            arriving_notified_at=self.arriving_notified_at,
+            updated_at=self.updated_at,
+        )
 
 
 def _number(value: Any) -> float | None:
@@ -482,13 +514,13 @@ def _record(batches: list[PingBatch]) -> list[PingResult | ApplicationError]:
     _insert_pings(new_pings, now=now)
     positions = _move_live_positions(list(newest.values()), now=now)
     for delivery, _, result in work:
-        result.position = positions.get(delivery.pk)
+        result.moved = positions.get(delivery.pk)
     return outcomes
 
 
 def _move_live_positions(
     moves: list[tuple[_Tracked, _Ping]], *, now: datetime
-) -> dict[int, LivePosition]:
+) -> dict[int, _Moved]:
     """Move each delivery's live position to its newest ping (already known to be newer), with
     the remaining distance and ETA; announce arrivals; broadcast the positions after commit."""
     if not moves:
@@ -496,30 +528,20 @@ def _move_live_positions(
     located = selectors.route_locate_many(
         points={delivery.pk: (ping.lon, ping.lat) for delivery, ping in moves}
     )
-    positions: dict[int, LivePosition] = {}
+    positions: dict[int, _Moved] = {}
     messages: list[tuple[str, dict[str, Any]]] = []
     for delivery, ping in moves:
-        where = located[delivery.pk]
         remaining = selectors.remaining_m(
-            dropoff_position_m=delivery.dropoff_position_m, located=where
+            dropoff_position_m=delivery.dropoff_position_m, located=located[delivery.pk]
         )
         eta = (ping.device_time + timedelta(seconds=remaining * 3.6 / delivery.speed_kmh)).replace(
             microsecond=0
         )
-        positions[delivery.pk] = LivePosition(
-            delivery_id=delivery.pk,
-            point=Point(ping.lon, ping.lat, srid=WGS84),
-            accuracy_m=ping.accuracy_m,
-            speed_mps=ping.speed_mps,
-            heading_deg=ping.heading_deg,
-            device_time=ping.device_time,
-            remaining_m=remaining,
-            eta=eta,
-            arriving_notified_at=delivery.arriving_notified_at,
-            updated_at=now,
+        positions[delivery.pk] = _Moved(
+            delivery.pk, ping, remaining, eta, delivery.arriving_notified_at, now
         )
-        # The frames from the values at hand (the same as selectors.position_frame and
-        # public_frame of the new position), not from the model's GEOS point.
+        # What selectors.position_frame and public_frame make of the new position, from the
+        # values at hand rather than model instances and GEOS points.
         position_frame = selectors.position_frame_of(
             lon=ping.lon,
             lat=ping.lat,
@@ -537,47 +559,45 @@ def _move_live_positions(
         messages.append(
             (public_group(delivery.pk), {"type": "track.status", "frame": public_frame})
         )
-    moved = [ping for _, ping in moves]
+    moved = list(positions.values())
     with connection.cursor() as cursor:
         cursor.execute(
             LIVE_UPSERT_SQL.format(table=LivePosition._meta.db_table),
             {
                 "now": now,
-                "ids": list(positions),
-                "lons": [ping.lon for ping in moved],
-                "lats": [ping.lat for ping in moved],
-                "accuracies": [ping.accuracy_m for ping in moved],
-                "speeds": [ping.speed_mps for ping in moved],
-                "headings": [ping.heading_deg for ping in moved],
-                "times": [ping.device_time for ping in moved],
-                "remaining": [live.remaining_m for live in positions.values()],
-                "etas": [live.eta for live in positions.values()],
+                "ids": [m.delivery_id for m in moved],
+                "lons": [m.ping.lon for m in moved],
+                "lats": [m.ping.lat for m in moved],
+                "accuracies": [m.ping.accuracy_m for m in moved],
+                "speeds": [m.ping.speed_mps for m in moved],
+                "headings": [m.ping.heading_deg for m in moved],
+                "times": [m.ping.device_time for m in moved],
+                "remaining": [m.remaining_m for m in moved],
+                "etas": [m.eta for m in moved],
             },
         )
-    for delivery, _ping in moves:
-        live = positions[delivery.pk]
-        distance = located[delivery.pk].to_dropoff_m
-        if distance <= settings.TRACKING_ARRIVING_M and live.arriving_notified_at is None:
-            _announce_arrival(delivery.pk, live, distance_m=distance, now=now)
+    for move in moved:
+        distance = located[move.delivery_id].to_dropoff_m
+        arriving = distance <= settings.TRACKING_ARRIVING_M and move.arriving_notified_at is None
+        if arriving and _announce_arrival(move, distance_m=distance, now=now):
+            positions[move.delivery_id] = replace(move, arriving_notified_at=now)
     broadcast_many_on_commit(messages)
     return positions
 
 
-def _announce_arrival(
-    delivery_id: int, live: LivePosition, *, distance_m: float, now: datetime
-) -> None:
-    """Tell the shipper, once per delivery: the flag is claimed by a conditional update."""
+def _announce_arrival(move: _Moved, *, distance_m: float, now: datetime) -> bool:
+    """Tell the shipper, once per delivery: the flag is claimed by a conditional update.
+    Whether this call told them."""
     from marketplace.notifications.services import notify
 
-    claimed = LivePosition.objects.filter(pk=delivery_id, arriving_notified_at__isnull=True).update(
-        arriving_notified_at=now
-    )
+    claimed = LivePosition.objects.filter(
+        pk=move.delivery_id, arriving_notified_at__isnull=True
+    ).update(arriving_notified_at=now)
     if not claimed:
-        return
-    live.arriving_notified_at = now
-    delivery = Delivery.objects.select_related("parcel__shipper").get(pk=delivery_id)
+        return False
+    delivery = Delivery.objects.select_related("parcel__shipper").get(pk=move.delivery_id)
     parcel = delivery.parcel
-    eta = timezone.localtime(live.eta).strftime("%H:%M") if live.eta else "shortly"
+    eta = timezone.localtime(move.eta).strftime("%H:%M")
     notify(
         user=parcel.shipper,
         kind="courier_arriving",
@@ -589,9 +609,10 @@ def _announce_arrival(
         data={
             "parcel_id": parcel.pk,
             "delivery_id": delivery.pk,
-            "eta": live.eta.isoformat() if live.eta else None,
+            "eta": move.eta.isoformat(),
         },
     )
+    return True
 
 
 def tracking_status_broadcast_on_commit(*, delivery: Delivery) -> None:

@@ -4,6 +4,7 @@ nothing outside pickup..delivery, error frames, and the recipient's public strea
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from config.asgi import application
 from marketplace.core.geo import approximate
 from marketplace.core.websocket import CloseCode
-from marketplace.tracking.models import LocationPing
+from marketplace.tracking import selectors
+from marketplace.tracking.models import LivePosition, LocationPing
 from marketplace.tracking.services import (
     pings_record,
     tracking_link_get_or_create,
@@ -364,4 +366,40 @@ def test_a_status_change_reaches_both_streams():
         "delivered",
         None,
         None,
+    )
+
+
+def test_the_live_frames_are_what_the_pages_make_of_the_stored_position():
+    # given: the shipper and the recipient watch a parcel in transit
+    delivery = start(pick_up(new_delivery()))
+    link = tracking_link_get_or_create(delivery=delivery)
+    sent = ping(4_321, 77, at=minutes_ago(1), accuracy_m=12.5, speed_mps=4.2, heading_deg=271)
+    shipper_jwt, courier_jwt = token(delivery.parcel.shipper), token(delivery.courier)
+
+    async def scenario():
+        shipper, _, _ = await connect(track_path(delivery), shipper_jwt)
+        await shipper.receive_json_from(timeout=5)  # status
+        recipient, _, _ = await connect(f"/ws/track/{link.token}/")
+        await recipient.receive_json_from(timeout=5)  # opening
+        courier, _, _ = await connect(track_path(delivery), courier_jwt)
+        # when the courier's ping is recorded over the socket
+        await courier.send_json_to({"type": "ping", **sent})
+        await courier.receive_json_from(timeout=5)  # ack
+        frames = (
+            await shipper.receive_json_from(timeout=5),
+            await recipient.receive_json_from(timeout=5),
+        )
+        for communicator in (courier, shipper, recipient):
+            await communicator.disconnect()
+        return frames
+
+    position, public = async_to_sync(scenario)()
+
+    # then both frames equal what the selectors (the pages, the REST API, the opening frames)
+    # make of the stored live position
+    stored = LivePosition.objects.get(delivery=delivery)
+    delivery.refresh_from_db()
+    assert position == selectors.position_frame(stored)
+    assert public == json.loads(
+        json.dumps(selectors.public_frame(delivery=delivery, position=stored))
     )
