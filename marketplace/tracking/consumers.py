@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ from typing import Any
 
 from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
-from django.db import connection
+from django.db import close_old_connections, connection
 
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.websocket import CloseCode, JsonConsumer
@@ -136,17 +137,26 @@ def _frame_for(outcome: PingResult | Exception, index: int) -> dict[str, Any] | 
     return {"type": "ack", "accepted": 0 if rejected else 1, "rejected": rejected}
 
 
+# A writer that has been idle this long checks its connection before the next batch.
+IDLE_CHECK_SECONDS = 1.0
+_writer = threading.local()
+
+
 def _write_in_writer_thread(
     items: list[tuple[int, int, dict[str, Any]]],
 ) -> list[dict[str, Any] | Exception]:
     """_ping_frames in one of the recorder's writer threads, each of which keeps its database
-    connection from batch to batch. (database_sync_to_async closes old connections around each
-    call, and with CONN_HEALTH_CHECKS every batch then began with a health-check query.) The
-    connection is closed after an error, or once older than CONN_MAX_AGE, and opened afresh by
-    the next batch."""
+    connection from batch to batch: database_sync_to_async closes old connections around every
+    call, and with CONN_HEALTH_CHECKS each batch then began with a health-check query. Here the
+    connection is checked as Django does between requests (close_old_connections, then the
+    health check) only after the writer was idle for IDLE_CHECK_SECONDS, when a connection is
+    likely to have gone stale; it is closed after an error or once older than CONN_MAX_AGE."""
+    if time.monotonic() - getattr(_writer, "last_batch", 0.0) > IDLE_CHECK_SECONDS:
+        close_old_connections()
     try:
         return _ping_frames(items)
     finally:
+        _writer.last_batch = time.monotonic()
         expired = connection.close_at is not None and time.monotonic() >= connection.close_at
         if connection.errors_occurred or expired:
             connection.close()

@@ -403,3 +403,38 @@ def test_the_live_frames_are_what_the_pages_make_of_the_stored_position():
     assert public == json.loads(
         json.dumps(selectors.public_frame(delivery=delivery, position=stored))
     )
+
+
+def test_a_ping_writer_whose_connection_went_away_reconnects_after_a_pause(monkeypatch):
+    # given: a courier's ping written, then the database drops the writer's connection
+    from django.db import connection
+
+    from marketplace.tracking import consumers
+
+    monkeypatch.setattr(consumers, "IDLE_CHECK_SECONDS", 0.0)  # any pause counts
+    delivery = start(pick_up(new_delivery()))
+    jwt = token(delivery.courier)
+
+    def drop_other_connections() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    async def scenario():
+        courier, _, _ = await connect(track_path(delivery), jwt)
+        await courier.send_json_to({"type": "ping", **ping(3_000, at=minutes_ago(2))})
+        first = await courier.receive_json_from(timeout=5)
+        await database_sync_to_async(drop_other_connections, thread_sensitive=False)()
+        # when the next ping comes
+        await courier.send_json_to({"type": "ping", **ping(3_100, at=minutes_ago(1))})
+        second = await courier.receive_json_from(timeout=5)
+        await courier.disconnect()
+        return first, second
+
+    first, second = async_to_sync(scenario)()
+
+    # then it is stored all the same
+    assert first == second == {"type": "ack", "accepted": 1, "rejected": []}
+    assert LocationPing.objects.filter(delivery=delivery).count() == 2
