@@ -126,7 +126,8 @@ def line_length_m(line: LineString) -> float:
 
 def approximate(point: Point, *, grid_m: float = 500.0) -> Point:
     """Snap a point to a grid of about `grid_m` metres, to show an area without the address."""
-    return Point(*approximate_lonlat(point.x, point.y, grid_m=grid_m), srid=WGS84)
+    lon, lat = approximate_lonlat(point.x, point.y, grid_m=grid_m)
+    return Point(lon, lat, srid=WGS84)
 
 
 def approximate_lonlat(lon: float, lat: float, *, grid_m: float = 500.0) -> tuple[float, float]:
