@@ -41,5 +41,7 @@ USER waypost
 ENV WEB_CONCURRENCY=2 \
     FORWARDED_ALLOW_IPS="*"
 EXPOSE 8000
+# No per-message deflate on the WebSockets: our frames are a few hundred bytes of JSON, and
+# compressing each costs CPU and a zlib context per socket for next to no saving.
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--lifespan", "off", "--proxy-headers"]
+     "--lifespan", "off", "--proxy-headers", "--ws-per-message-deflate", "false"]

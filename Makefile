@@ -40,7 +40,8 @@ run: ## set up what is missing, start localstripe, load the demo data, serve on 
 	mkdir -p var/log; $(MANAGE) run_periodic >>var/log/periodic.log 2>&1 & periodic_pid=$$!; \
 	echo "==> periodic tasks (offer expiry, transfers, ...): var/log/periodic.log"; \
 	echo "==> Waypost: http://$(HOST):$(PORT)/  (demo logins printed above; Ctrl-C stops)"; \
-	$(WITH_ENV) .venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	$(WITH_ENV) .venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+		--ws-per-message-deflate false
 
 test: ## set up (plus Chromium, Redis) and run pytest; e.g. make test PYTEST_ARGS="-x -k quote"
 	@WITH_BROWSER=1 WITH_REDIS=1 scripts/bootstrap.sh

@@ -1,8 +1,8 @@
 """The live side of a delivery's conversation: /ws/deliveries/<delivery_id>/chat/.
 
 Connecting (session cookie from the web page, or `?token=<JWT access>` from the app). A refused
-connection is accepted and then closed at once with its code, so that browsers and apps see the
-code in their close event (a refusal before the handshake reaches them only as HTTP 403):
+connection is accepted and then closed at once with its code, as on every socket (see
+core.websocket), so that browsers and apps see the code in their close event:
     4401 not logged in (or a bad token)
     4404 no such delivery
     4403 not the parcel's shipper, the delivery's courier, or staff
@@ -79,17 +79,6 @@ def _typing_refusal(delivery_id: int, user: Any) -> ApplicationError | None:
 
 
 class ChatConsumer(JsonConsumer):
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self._refuse(CloseCode.UNAUTHENTICATED)
-            return
-        await self.accept_user(user)
-
-    async def _refuse(self, code: CloseCode) -> None:
-        await self.accept()
-        await self.close(code=code)
-
     async def accept_user(self, user: Any) -> None:
         self.user = user
         self.delivery_id = int(self.scope["url_route"]["kwargs"]["delivery_id"])
@@ -97,15 +86,11 @@ class ChatConsumer(JsonConsumer):
         self.ref: str | int | None = None
         code = await database_sync_to_async(_connect_check)(self.delivery_id, user)
         if code is not None:
-            await self._refuse(code)
+            await self.refuse(code)
             return
         self.group = selectors.chat_group(self.delivery_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(self.group)
         await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -114,8 +99,6 @@ class ChatConsumer(JsonConsumer):
         await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not hasattr(self, "group"):
-            return  # refused; the close is on its way
         ref = content.get("ref")
         self.ref = ref if isinstance(ref, str | int) and not isinstance(ref, bool) else None
         kind = content["type"]

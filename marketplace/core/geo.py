@@ -103,7 +103,12 @@ def straight_line(origin: Point, destination: Point) -> LineString:
 
 def haversine_m(a: Point, b: Point) -> float:
     """Great-circle distance in metres between two WGS 84 points."""
-    lon1, lat1, lon2, lat2 = map(math.radians, (a.x, a.y, b.x, b.y))
+    return haversine_lonlat_m(a.x, a.y, b.x, b.y)
+
+
+def haversine_lonlat_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """haversine_m on plain coordinates (no GEOS objects: the per-ping checks use it)."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (lon1, lat1, lon2, lat2))
     h = (
         math.sin((lat2 - lat1) / 2) ** 2
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
@@ -121,10 +126,16 @@ def line_length_m(line: LineString) -> float:
 
 def approximate(point: Point, *, grid_m: float = 500.0) -> Point:
     """Snap a point to a grid of about `grid_m` metres, to show an area without the address."""
+    lon, lat = approximate_lonlat(point.x, point.y, grid_m=grid_m)
+    return Point(lon, lat, srid=WGS84)
+
+
+def approximate_lonlat(lon: float, lat: float, *, grid_m: float = 500.0) -> tuple[float, float]:
+    """approximate() on plain coordinates: the (lon, lat) of the grid cell's centre."""
     lat_step = grid_m / 111_320.0
-    lat = (math.floor(point.y / lat_step) + 0.5) * lat_step
+    cell_lat = (math.floor(lat / lat_step) + 0.5) * lat_step
     # The longitude step follows the cell's latitude, not the point's: from the point's, the
     # snapped longitude would reveal the exact latitude to a few metres.
-    lon_step = grid_m / (111_320.0 * max(0.01, math.cos(math.radians(lat))))
-    lon = (math.floor(point.x / lon_step) + 0.5) * lon_step
-    return Point(round(max(-180, min(180, lon)), 5), round(max(-90, min(90, lat)), 5), srid=WGS84)
+    lon_step = grid_m / (111_320.0 * max(0.01, math.cos(math.radians(cell_lat))))
+    cell_lon = (math.floor(lon / lon_step) + 0.5) * lon_step
+    return round(max(-180, min(180, cell_lon)), 5), round(max(-90, min(90, cell_lat)), 5)

@@ -5,6 +5,17 @@ the REST API, as `?token=<access>` or an `Authorization: Bearer <access>` header
 browser always sends `Origin`, which must be an allowed host; a connection without `Origin` (a
 mobile app) is accepted only with a valid token, so a cross-site page cannot ride a cookie.
 
+Refusing: a consumer that turns a client away accepts the handshake and then closes at once with
+its code (JsonConsumer.refuse; a close before the accept does the same). A refusal before the
+handshake reaches a script in a browser only as code 1006 (the server answers HTTP 403 and the
+browser hides why), so every socket opens first and closes with one of these codes. A refused
+client never joins a group and is sent nothing but the close; its frames are ignored.
+
+The one refusal left at the handshake is the origin check (OriginOrTokenValidator): a page from
+another site, or a client with neither Origin nor token, gets HTTP 403 and never reaches a
+consumer. That is deliberate: the close codes would tell a foreign page whether its visitor is
+logged in here (4401 or not) and which deliveries exist (4403 or 4404).
+
 Close codes (documented in the README):
     4400 bad request (e.g. a malformed path parameter)
     4401 not authenticated
@@ -22,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
@@ -106,21 +118,87 @@ def websocket_stack(router: Any) -> Any:
 
 
 class JsonConsumer(AsyncJsonWebsocketConsumer):
-    """Base consumer: authenticated users only; bad frames answered, never fatal."""
+    """Base consumer: authenticated users only; refusals accepted then closed with their code;
+    groups joined through `join` and left on disconnect; bad frames answered, never fatal."""
+
+    accepted = False
+    refused = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.joined: list[str] = []
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CloseCode.UNAUTHENTICATED)
+            await self.refuse(CloseCode.UNAUTHENTICATED)
             return
         await self.accept_user(user)
 
     async def accept_user(self, user: Any) -> None:
         await self.accept()
 
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        if self.refused:
+            return
+        self.accepted = True
+        await super().accept(subprotocol=subprotocol, headers=headers)
+
+    async def refuse(self, code: int) -> None:
+        """Turn the client away with `code`: open the socket, then close it at once (see the
+        module docstring). Call it instead of joining groups or sending anything."""
+        if self.refused:
+            return
+        if self.joined:
+            raise RuntimeError("Refuse before joining a group.")
+        if not self.accepted:
+            self.accepted = True
+            await super().accept()
+        self.refused = True
+        await super().close(code=code)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        if not self.accepted and code not in (None, True):
+            await self.refuse(int(code))  # before the handshake: a refusal
+            return
+        await super().close(code=code, reason=reason)
+
+    async def join(self, group: str) -> None:
+        """Join a channel-layer group; it is left on disconnect."""
+        if self.refused:
+            raise RuntimeError("A refused client joins no group.")
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined.append(group)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch, without its `aclose_old_connections()` before every message: that
+        is a hop to the one shared sync thread (and back) for each frame in and each group event
+        out, which capped the live throughput. Our consumers reach the database only through
+        database_sync_to_async, which closes old connections around each call itself (and so
+        does websocket_disconnect, once per socket)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
+        await super().websocket_disconnect(message)
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        if self.refused:
+            return  # nothing but the close reaches a refused client
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
+        if self.refused:
+            return  # frames sent before the close arrived
         if text_data is None:
             await self.send_error("bad_frame", "Send JSON text frames.")
             return

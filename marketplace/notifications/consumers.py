@@ -1,4 +1,4 @@
-"""Each user's live stream of events: /ws/notifications/."""
+"""Each user's live stream of events: /ws/notifications/ (not logged in: closed with 4401)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,8 @@ from marketplace.notifications.services import notifications_mark_read, user_gro
 class NotificationConsumer(JsonConsumer):
     async def accept_user(self, user: Any) -> None:
         self.user = user
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(user_group(user.pk))
         await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content["type"] == "read" and isinstance(content.get("ids"), list):

@@ -10,12 +10,13 @@
         <- {"type": "status", "status": "in_transit", "status_label": "...", "tracking": true}
         <- {"type": "position", "lat", "lon", "accuracy_m", "at", "eta", "remaining_m"}
        (the latest one at once if the parcel is on its way; none before pickup or after delivery).
-    Refused: 4401 not logged in, 4404 no such delivery, 4403 not this user's delivery.
+    Refused (the socket opens, then closes with the code; see core.websocket): 4401 not logged
+    in, 4404 no such delivery, 4403 not this user's delivery.
 
 /ws/track/<token>/  (no login: the recipient's public link)
     <- {"type": "status", "status", "status_label", "tracking", "eta", "eta_live",
         "area": {"lat", "lon", "radius_m"} | null}
-    Never the exact position, an address or a name. Unknown token: 4404.
+    Never the exact position, an address or a name. Unknown token: closed with 4404.
 
 Clients never need to send anything but pings; any other frame gets an error frame.
 """
@@ -24,11 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
+import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
+from django.db import close_old_connections, connection
 
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.websocket import CloseCode, JsonConsumer
@@ -70,8 +76,9 @@ def _opening_frames(delivery_id: int) -> list[dict[str, Any]]:
 # that arrive while a batch is being written are recorded together, in one transaction with a
 # fixed number of queries (services.pings_record_many). A lone ping is written at once; under
 # load the batches grow by themselves. Up to WRITERS batches are written at the same time, each
-# in a worker thread of its own (thread_sensitive=False: Django's connections are per thread),
-# so the rest of the consumers' database work does not queue behind them.
+# in a writer thread of the recorder's own (Django's connections are per thread, and each
+# writer keeps its own), so the rest of the consumers' database work does not queue behind
+# them. The positions of a batch are broadcast after its commit, before the acks go out.
 
 WRITERS = 2
 BATCH_MAX_PINGS = 500
@@ -130,7 +137,29 @@ def _frame_for(outcome: PingResult | Exception, index: int) -> dict[str, Any] | 
     return {"type": "ack", "accepted": 0 if rejected else 1, "rejected": rejected}
 
 
-_write = database_sync_to_async(_ping_frames, thread_sensitive=False)
+# A writer that has been idle this long checks its connection before the next batch.
+IDLE_CHECK_SECONDS = 1.0
+_writer = threading.local()
+
+
+def _write_in_writer_thread(
+    items: list[tuple[int, int, dict[str, Any]]],
+) -> list[dict[str, Any] | Exception]:
+    """_ping_frames in one of the recorder's writer threads, each of which keeps its database
+    connection from batch to batch: database_sync_to_async closes old connections around every
+    call, and with CONN_HEALTH_CHECKS each batch then began with a health-check query. Here the
+    connection is checked as Django does between requests (close_old_connections, then the
+    health check) only after the writer was idle for IDLE_CHECK_SECONDS, when a connection is
+    likely to have gone stale; it is closed after an error or once older than CONN_MAX_AGE."""
+    if time.monotonic() - getattr(_writer, "last_batch", 0.0) > IDLE_CHECK_SECONDS:
+        close_old_connections()
+    try:
+        return _ping_frames(items)
+    finally:
+        _writer.last_batch = time.monotonic()
+        expired = connection.close_at is not None and time.monotonic() >= connection.close_at
+        if connection.errors_occurred or expired:
+            connection.close()
 
 
 class _PingRecorder:
@@ -140,6 +169,12 @@ class _PingRecorder:
         self.loop = loop
         self.queue: list[_Pending] = []
         self.writing = 0
+        self.executor = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ping-writer")
+        # SyncToAsync (not a bare run_in_executor): the broadcast after commit goes back to this
+        # event loop through async_to_sync, which needs to know the loop.
+        self.write = SyncToAsync(
+            _write_in_writer_thread, thread_sensitive=False, executor=self.executor
+        )
 
     async def record(self, delivery_id: int, courier_id: int, ping: dict[str, Any]) -> Any:
         done: asyncio.Future[dict[str, Any]] = self.loop.create_future()
@@ -157,7 +192,7 @@ class _PingRecorder:
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            frames = await _write([(p.delivery_id, p.courier_id, p.ping) for p in batch])
+            frames = await self.write([(p.delivery_id, p.courier_id, p.ping) for p in batch])
         except Exception as exc:
             frames = [exc] * len(batch)
         finally:
@@ -186,29 +221,23 @@ def _recorder() -> _PingRecorder:
 
 
 class DeliveryTrackConsumer(JsonConsumer):
-    group: str | None = None
-
     async def accept_user(self, user: Any) -> None:
         delivery_id = self.scope["url_route"]["kwargs"]["delivery_id"]
         delivery, role = await _load(delivery_id, user)
         if delivery is None:
-            await self.close(code=CloseCode.NOT_FOUND)
+            await self.refuse(CloseCode.NOT_FOUND)
             return
         if role is None:
-            await self.close(code=CloseCode.FORBIDDEN)
+            await self.refuse(CloseCode.FORBIDDEN)
             return
         self.user, self.delivery, self.role = user, delivery, role
-        if role in (Role.SHIPPER, Role.STAFF):
-            self.group = track_group(delivery.pk)
-            await self.channel_layer.group_add(self.group, self.channel_name)
+        watching = role in (Role.SHIPPER, Role.STAFF)
+        if watching:
+            await self.join(track_group(delivery.pk))
         await self.accept()
-        if self.group is not None:
+        if watching:
             for frame in await _opening_frames(delivery.pk):
                 await self.send_json(frame)
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content["type"] != "ping":
@@ -241,22 +270,15 @@ def _public_opening(token: str) -> tuple[int, dict[str, Any]] | None:
 class PublicTrackConsumer(JsonConsumer):
     """No login: the unguessable token is the permission."""
 
-    group: str | None = None
-
     async def connect(self) -> None:
         opening = await _public_opening(self.scope["url_route"]["kwargs"]["token"])
         if opening is None:
-            await self.close(code=CloseCode.NOT_FOUND)
+            await self.refuse(CloseCode.NOT_FOUND)
             return
         delivery_id, frame = opening
-        self.group = public_group(delivery_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(public_group(delivery_id))
         await self.accept()
         await self.send_json(frame)
-
-    async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         await self.send_error("read_only", "This stream only sends; there is nothing to send.")

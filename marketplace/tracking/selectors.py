@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from marketplace.accounts.models import User
-from marketplace.core.geo import approximate
+from marketplace.core.geo import approximate_lonlat
 from marketplace.deliveries.models import ACTIVE_STATUSES, Delivery, DeliveryStatus
 from marketplace.tracking.models import TRACKING_STATUSES, LivePosition, TrackingLink
 
@@ -93,23 +93,47 @@ def _iso(value: datetime | None) -> str | None:
 def position_frame(position: LivePosition) -> dict[str, Any]:
     """For the shipper, the courier and staff: the exact position."""
     assert position.point is not None
+    return position_frame_of(
+        lon=position.point.x,
+        lat=position.point.y,
+        accuracy_m=position.accuracy_m,
+        device_time=position.device_time,
+        eta=position.eta,
+        remaining_m=position.remaining_m,
+    )
+
+
+def position_frame_of(
+    *,
+    lon: float,
+    lat: float,
+    accuracy_m: float | None,
+    device_time: datetime | None,
+    eta: datetime | None,
+    remaining_m: int | None,
+) -> dict[str, Any]:
+    """position_frame from plain values (recording pings builds it without model instances)."""
     return {
         "type": "position",
-        "lat": round(position.point.y, 6),
-        "lon": round(position.point.x, 6),
-        "accuracy_m": position.accuracy_m,
-        "at": _iso(position.device_time),
-        "eta": _iso(position.eta),
-        "remaining_m": position.remaining_m,
+        "lat": round(lat, 6),
+        "lon": round(lon, 6),
+        "accuracy_m": accuracy_m,
+        "at": _iso(device_time),
+        "eta": _iso(eta),
+        "remaining_m": remaining_m,
     }
 
 
 def status_frame(*, delivery: Delivery) -> dict[str, Any]:
+    return status_frame_of(status=delivery.status)
+
+
+def status_frame_of(*, status: str) -> dict[str, Any]:
     return {
         "type": "status",
-        "status": delivery.status,
-        "status_label": delivery.get_status_display(),
-        "tracking": is_tracking(delivery),
+        "status": status,
+        "status_label": str(DeliveryStatus(status).label),
+        "tracking": status in TRACKING_STATUSES,
     }
 
 
@@ -118,14 +142,27 @@ def public_frame(*, delivery: Delivery, position: LivePosition | None) -> dict[s
     if not is_tracking(delivery):
         position = None
     eta, live = expected_at(delivery=delivery, position=position)
+    point = position.point if position is not None else None
+    return public_frame_of(
+        status=delivery.status,
+        eta=eta,
+        eta_live=live,
+        lonlat=(point.x, point.y) if point is not None else None,
+    )
+
+
+def public_frame_of(
+    *, status: str, eta: datetime | None, eta_live: bool, lonlat: tuple[float, float] | None
+) -> dict[str, Any]:
+    """public_frame from plain values: `lonlat` is the exact position, shown as its area."""
     area = None
-    if position is not None and position.point is not None:
-        cell = approximate(position.point, grid_m=PUBLIC_GRID_M)
-        area = {"lat": cell.y, "lon": cell.x, "radius_m": int(PUBLIC_GRID_M)}
+    if lonlat is not None:
+        lon, lat = approximate_lonlat(*lonlat, grid_m=PUBLIC_GRID_M)
+        area = {"lat": lat, "lon": lon, "radius_m": int(PUBLIC_GRID_M)}
     return {
-        **status_frame(delivery=delivery),
+        **status_frame_of(status=status),
         "eta": _iso(eta),
-        "eta_live": live,
+        "eta_live": eta_live,
         "area": area,
     }
 
@@ -215,10 +252,11 @@ def route_locate_many(*, points: dict[int, tuple[float, float]]) -> dict[int, Lo
         return {row[0]: Located(float(row[1]), float(row[2])) for row in cursor.fetchall()}
 
 
-def remaining_m(*, delivery: Delivery, located: Located) -> int:
-    """Metres left: along the route up to the drop-off's position, and never less than the
-    straight line to the drop-off (the courier may be off the route, or past that position)."""
-    along = delivery.dropoff_position_m - located.position_m
+def remaining_m(*, dropoff_position_m: float, located: Located) -> int:
+    """Metres left: along the route up to the drop-off's position (the delivery's
+    dropoff_position_m), and never less than the straight line to the drop-off (the courier may
+    be off the route, or past that position)."""
+    along = dropoff_position_m - located.position_m
     return max(0, round(max(along, located.to_dropoff_m)))
 
 

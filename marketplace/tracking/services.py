@@ -34,10 +34,9 @@ those, as in deliveries.services), then its live position.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,11 +55,13 @@ from marketplace.core.exceptions import (
     NotAllowedError,
     NotFoundError,
 )
-from marketplace.core.geo import WGS84, haversine_m
+from marketplace.core.geo import WGS84, haversine_lonlat_m
+from marketplace.core.layers import group_send_many
 from marketplace.core.transactions import run_on_commit
-from marketplace.deliveries.models import Delivery
+from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.tracking import selectors
 from marketplace.tracking.models import TRACKING_STATUSES, LivePosition, LocationPing, TrackingLink
+from marketplace.trips.models import Trip
 
 PURGE_CHUNK = 10_000
 
@@ -87,17 +88,15 @@ def broadcast_on_commit(group: str, message: dict[str, Any]) -> None:
 
 
 def broadcast_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    """Send (group, message) pairs once the current transaction commits, all at once."""
+    """Send (group, message) pairs once the current transaction commits, all at once (one Redis
+    pipeline: core.layers.group_send_many)."""
     if not messages:
         return
-
-    async def send_all(layer: Any) -> None:
-        await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
 
     def send() -> None:
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(send_all)(layer)
+            async_to_sync(group_send_many)(layer, messages)
 
     run_on_commit(send)
 
@@ -130,7 +129,39 @@ class _Fix:
 class PingResult:
     accepted: int
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    position: LivePosition | None = None  # the live position, when this moved it
+    moved: _Moved | None = field(default=None, repr=False)
+
+    @property
+    def position(self) -> LivePosition | None:
+        """The live position, when this moved it (built on demand: the live path never asks)."""
+        return self.moved.live_position() if self.moved is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Moved:
+    """Where a batch moved its delivery's live position, as written by the upsert."""
+
+    delivery_id: int
+    ping: _Ping
+    remaining_m: int
+    eta: datetime
+    arriving_notified_at: datetime | None
+    updated_at: datetime
+
+    def live_position(self) -> LivePosition:
+        ping = self.ping
+        return LivePosition(
+            delivery_id=self.delivery_id,
+            point=Point(ping.lon, ping.lat, srid=WGS84),
+            accuracy_m=ping.accuracy_m,
+            speed_mps=ping.speed_mps,
+            heading_deg=ping.heading_deg,
+            device_time=ping.device_time,
+            remaining_m=self.remaining_m,
+            eta=self.eta,
+            arriving_notified_at=self.arriving_notified_at,
+            updated_at=self.updated_at,
+        )
 
 
 def _number(value: Any) -> float | None:
@@ -196,7 +227,7 @@ def _optional(raw: dict[str, Any], key: str) -> tuple[bool, float | None]:
 def _implied_kmh(a: _Fix, b: _Fix) -> float:
     """The slowest speed that explains moving from a to b, given both fixes' accuracy."""
     seconds = abs((b.device_time - a.device_time).total_seconds())
-    metres = haversine_m(Point(a.lon, a.lat, srid=WGS84), Point(b.lon, b.lat, srid=WGS84))
+    metres = haversine_lonlat_m(a.lon, a.lat, b.lon, b.lat)
     metres = max(0.0, metres - a.accuracy_m - b.accuracy_m)
     if metres == 0:
         return 0.0
@@ -263,6 +294,83 @@ ON CONFLICT (delivery_id) DO UPDATE SET
 """
 
 
+# Lock the batch's deliveries in id order (FOR NO KEY UPDATE OF the delivery only) and read what
+# recording needs, with the live position's time and arrival flag: one query and no model
+# instances (loading the trip and parcel rows parsed their route and point geometries per batch).
+LOCK_SQL = """
+SELECT d.id, d.status, d.courier_id, d.picked_up_at, d.dropoff_position_m,
+       d.predicted_dropoff_at, t.speed_kmh, lp.device_time, lp.arriving_notified_at
+FROM {delivery} d
+JOIN {trip} t ON t.id = d.trip_id
+LEFT JOIN {live} lp ON lp.delivery_id = d.id
+WHERE d.id = ANY(%(ids)s::bigint[])
+ORDER BY d.id
+FOR NO KEY UPDATE OF d
+"""
+
+# Store the accepted pings in one statement.
+PINGS_INSERT_SQL = """
+INSERT INTO {table} (delivery_id, point, accuracy_m, speed_mps, heading_deg, device_time,
+                     received_at)
+SELECT v.delivery_id, ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326), v.accuracy_m, v.speed_mps,
+       v.heading_deg, v.device_time, %(now)s
+FROM unnest(%(ids)s::bigint[], %(lons)s::float8[], %(lats)s::float8[], %(accuracies)s::float8[],
+            %(speeds)s::float8[], %(headings)s::float8[], %(times)s::timestamptz[])
+    AS v(delivery_id, lon, lat, accuracy_m, speed_mps, heading_deg, device_time)
+"""
+
+
+@dataclass(slots=True)
+class _Tracked:
+    """A delivery locked for recording pings: the columns that recording reads."""
+
+    pk: int
+    status: str
+    courier_id: int
+    picked_up_at: datetime | None
+    dropoff_position_m: int
+    predicted_dropoff_at: datetime
+    speed_kmh: int
+    live_time: datetime | None  # the live position's device time (None: no position yet)
+    arriving_notified_at: datetime | None
+
+    def get_status_display(self) -> str:
+        return str(DeliveryStatus(self.status).label)
+
+
+def _lock_deliveries(ids: list[int]) -> dict[int, _Tracked]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            LOCK_SQL.format(
+                delivery=Delivery._meta.db_table,
+                trip=Trip._meta.db_table,
+                live=LivePosition._meta.db_table,
+            ),
+            {"ids": ids},
+        )
+        return {row[0]: _Tracked(*row) for row in cursor.fetchall()}
+
+
+def _insert_pings(rows: list[tuple[int, _Ping]], *, now: datetime) -> None:
+    if not rows:
+        return
+    pings = [ping for _, ping in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            PINGS_INSERT_SQL.format(table=LocationPing._meta.db_table),
+            {
+                "now": now,
+                "ids": [delivery_id for delivery_id, _ in rows],
+                "lons": [p.lon for p in pings],
+                "lats": [p.lat for p in pings],
+                "accuracies": [p.accuracy_m for p in pings],
+                "speeds": [p.speed_mps for p in pings],
+                "headings": [p.heading_deg for p in pings],
+                "times": [p.device_time for p in pings],
+            },
+        )
+
+
 def _stored_fixes(spans: dict[int, tuple[datetime, datetime]]) -> dict[int, list[_Fix]]:
     fixes: dict[int, list[_Fix]] = {delivery_id: [] for delivery_id in spans}
     if not spans:
@@ -303,7 +411,7 @@ def _check_size(pings: Any) -> None:
         )
 
 
-def _check_tracking(delivery: Delivery, courier_id: int) -> None:
+def _check_tracking(delivery: _Tracked, courier_id: int) -> None:
     if delivery.courier_id != courier_id:
         raise NotAllowedError(
             "Only the assigned courier shares their position.", code="not_assigned_courier"
@@ -355,16 +463,10 @@ def _record(batches: list[PingBatch]) -> list[PingResult | ApplicationError]:
         return []
     # Lock order: deliveries by id (FOR NO KEY UPDATE), so concurrent batches never deadlock;
     # the live position comes along (read under its delivery's lock, written by the upsert).
-    locked = {
-        d.pk: d
-        for d in Delivery.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("parcel", "trip", "live_position")
-        .filter(pk__in=[batch.delivery_id for batch in batches])
-        .order_by("pk")
-    }
+    locked = _lock_deliveries([batch.delivery_id for batch in batches])
     now = timezone.now()
     outcomes: list[PingResult | ApplicationError] = []
-    work: list[tuple[Delivery, list[_Ping], PingResult]] = []
+    work: list[tuple[_Tracked, list[_Ping], PingResult]] = []
     for batch in batches:
         delivery = locked.get(batch.delivery_id)
         if delivery is None:
@@ -398,46 +500,27 @@ def _record(batches: list[PingBatch]) -> list[PingResult | ApplicationError]:
             if candidates
         }
     )
-    new_pings: list[LocationPing] = []
-    newest: dict[int, tuple[Delivery, _Ping]] = {}
+    new_pings: list[tuple[int, _Ping]] = []
+    newest: dict[int, tuple[_Tracked, _Ping]] = {}
     for delivery, candidates, result in work:
         accepted = _plausible(candidates, stored.get(delivery.pk, []), result.rejected)
         result.accepted = len(accepted)
         result.rejected.sort(key=lambda r: r["index"])
-        new_pings += [
-            LocationPing(
-                delivery=delivery,
-                point=Point(p.lon, p.lat, srid=WGS84),
-                accuracy_m=p.accuracy_m,
-                speed_mps=p.speed_mps,
-                heading_deg=p.heading_deg,
-                device_time=p.device_time,
-            )
-            for p in accepted
-        ]
+        new_pings += [(delivery.pk, p) for p in accepted]
         if accepted:
             ping = max(accepted, key=lambda p: p.device_time)
-            live = _current_live(delivery)
-            if live is None or live.device_time is None or ping.device_time > live.device_time:
+            if delivery.live_time is None or ping.device_time > delivery.live_time:
                 newest[delivery.pk] = (delivery, ping)  # else a late batch: history, not news
-    if new_pings:
-        LocationPing.objects.bulk_create(new_pings)
+    _insert_pings(new_pings, now=now)
     positions = _move_live_positions(list(newest.values()), now=now)
     for delivery, _, result in work:
-        result.position = positions.get(delivery.pk)
+        result.moved = positions.get(delivery.pk)
     return outcomes
 
 
-def _current_live(delivery: Delivery) -> LivePosition | None:
-    try:
-        return delivery.live_position
-    except LivePosition.DoesNotExist:
-        return None
-
-
 def _move_live_positions(
-    moves: list[tuple[Delivery, _Ping]], *, now: datetime
-) -> dict[int, LivePosition]:
+    moves: list[tuple[_Tracked, _Ping]], *, now: datetime
+) -> dict[int, _Moved]:
     """Move each delivery's live position to its newest ping (already known to be newer), with
     the remaining distance and ETA; announce arrivals; broadcast the positions after commit."""
     if not moves:
@@ -445,83 +528,76 @@ def _move_live_positions(
     located = selectors.route_locate_many(
         points={delivery.pk: (ping.lon, ping.lat) for delivery, ping in moves}
     )
-    positions: dict[int, LivePosition] = {}
+    positions: dict[int, _Moved] = {}
+    messages: list[tuple[str, dict[str, Any]]] = []
     for delivery, ping in moves:
-        where = located[delivery.pk]
-        remaining = selectors.remaining_m(delivery=delivery, located=where)
-        current = _current_live(delivery)
-        live = LivePosition(
-            delivery=delivery,
-            point=Point(ping.lon, ping.lat, srid=WGS84),
-            accuracy_m=ping.accuracy_m,
-            speed_mps=ping.speed_mps,
-            heading_deg=ping.heading_deg,
-            device_time=ping.device_time,
-            remaining_m=remaining,
-            eta=(
-                ping.device_time + timedelta(seconds=remaining * 3.6 / delivery.trip.speed_kmh)
-            ).replace(microsecond=0),
-            arriving_notified_at=current.arriving_notified_at if current else None,
-            updated_at=now,
+        remaining = selectors.remaining_m(
+            dropoff_position_m=delivery.dropoff_position_m, located=located[delivery.pk]
         )
-        positions[delivery.pk] = live
-    lives = list(positions.values())
+        eta = (ping.device_time + timedelta(seconds=remaining * 3.6 / delivery.speed_kmh)).replace(
+            microsecond=0
+        )
+        positions[delivery.pk] = _Moved(
+            delivery.pk, ping, remaining, eta, delivery.arriving_notified_at, now
+        )
+        # What selectors.position_frame and public_frame make of the new position, from the
+        # values at hand rather than model instances and GEOS points.
+        position_frame = selectors.position_frame_of(
+            lon=ping.lon,
+            lat=ping.lat,
+            accuracy_m=ping.accuracy_m,
+            device_time=ping.device_time,
+            eta=eta,
+            remaining_m=remaining,
+        )
+        public_frame = selectors.public_frame_of(
+            status=delivery.status, eta=eta, eta_live=True, lonlat=(ping.lon, ping.lat)
+        )
+        messages.append(
+            (track_group(delivery.pk), {"type": "track.position", "frame": position_frame})
+        )
+        messages.append(
+            (public_group(delivery.pk), {"type": "track.status", "frame": public_frame})
+        )
+    moved = list(positions.values())
     with connection.cursor() as cursor:
         cursor.execute(
             LIVE_UPSERT_SQL.format(table=LivePosition._meta.db_table),
             {
                 "now": now,
-                "ids": [live.delivery_id for live in lives],
-                "lons": [live.point.x for live in lives],
-                "lats": [live.point.y for live in lives],
-                "accuracies": [live.accuracy_m for live in lives],
-                "speeds": [live.speed_mps for live in lives],
-                "headings": [live.heading_deg for live in lives],
-                "times": [live.device_time for live in lives],
-                "remaining": [live.remaining_m for live in lives],
-                "etas": [live.eta for live in lives],
+                "ids": [m.delivery_id for m in moved],
+                "lons": [m.ping.lon for m in moved],
+                "lats": [m.ping.lat for m in moved],
+                "accuracies": [m.ping.accuracy_m for m in moved],
+                "speeds": [m.ping.speed_mps for m in moved],
+                "headings": [m.ping.heading_deg for m in moved],
+                "times": [m.ping.device_time for m in moved],
+                "remaining": [m.remaining_m for m in moved],
+                "etas": [m.eta for m in moved],
             },
         )
-    messages: list[tuple[str, dict[str, Any]]] = []
-    for delivery, _ping in moves:
-        live = positions[delivery.pk]
-        delivery.live_position = live
-        distance = located[delivery.pk].to_dropoff_m
-        if distance <= settings.TRACKING_ARRIVING_M and live.arriving_notified_at is None:
-            _announce_arrival(delivery, live, distance_m=distance, now=now)
-        messages.append(
-            (
-                track_group(delivery.pk),
-                {"type": "track.position", "frame": selectors.position_frame(live)},
-            )
-        )
-        messages.append(
-            (
-                public_group(delivery.pk),
-                {
-                    "type": "track.status",
-                    "frame": selectors.public_frame(delivery=delivery, position=live),
-                },
-            )
-        )
+    for move in moved:
+        distance = located[move.delivery_id].to_dropoff_m
+        arriving = distance <= settings.TRACKING_ARRIVING_M and move.arriving_notified_at is None
+        if arriving and _announce_arrival(move, distance_m=distance, now=now):
+            positions[move.delivery_id] = replace(move, arriving_notified_at=now)
     broadcast_many_on_commit(messages)
     return positions
 
 
-def _announce_arrival(
-    delivery: Delivery, live: LivePosition, *, distance_m: float, now: datetime
-) -> None:
-    """Tell the shipper, once per delivery: the flag is claimed by a conditional update."""
+def _announce_arrival(move: _Moved, *, distance_m: float, now: datetime) -> bool:
+    """Tell the shipper, once per delivery: the flag is claimed by a conditional update.
+    Whether this call told them."""
     from marketplace.notifications.services import notify
 
-    claimed = LivePosition.objects.filter(pk=live.pk, arriving_notified_at__isnull=True).update(
-        arriving_notified_at=now
-    )
+    claimed = LivePosition.objects.filter(
+        pk=move.delivery_id, arriving_notified_at__isnull=True
+    ).update(arriving_notified_at=now)
     if not claimed:
-        return
-    live.arriving_notified_at = now
+        return False
+    delivery = Delivery.objects.select_related("parcel__shipper").get(pk=move.delivery_id)
     parcel = delivery.parcel
-    eta = timezone.localtime(live.eta).strftime("%H:%M") if live.eta else "shortly"
+    eta = timezone.localtime(move.eta).strftime("%H:%M")
     notify(
         user=parcel.shipper,
         kind="courier_arriving",
@@ -533,9 +609,10 @@ def _announce_arrival(
         data={
             "parcel_id": parcel.pk,
             "delivery_id": delivery.pk,
-            "eta": live.eta.isoformat() if live.eta else None,
+            "eta": move.eta.isoformat(),
         },
     )
+    return True
 
 
 def tracking_status_broadcast_on_commit(*, delivery: Delivery) -> None:

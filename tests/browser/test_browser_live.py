@@ -20,6 +20,7 @@ from marketplace.notifications.management.liveserver import LiveServer, uvicorn_
 from marketplace.tracking.services import pings_record
 from tests.browser.app_thread import in_app_thread
 from tests.browser.conftest import SCREENSHOTS, _only_loopback, browser  # noqa: F401
+from tests.factories.accounts import ShipperFactory
 from tests.tracking.helpers import fresh, minutes_ago, new_delivery, pick_up, ping
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -122,3 +123,43 @@ def test_shipper_chats_and_watches_the_courier_live(
     expect(page.get_by_test_id("track-remaining")).not_to_have_text(remaining)
     shot(page, "track-moved")
     assert page.js_errors == []
+
+
+def test_a_real_browser_gets_the_close_codes_of_tracking_and_notifications(
+    browser,  # noqa: F811
+    asgi_server: LiveServer,
+) -> None:
+    # given a delivery, a stranger logged in, and a visitor who is not
+    delivery = in_app_thread(new_delivery)
+    stranger = in_app_thread(ShipperFactory)
+    base = asgi_server.http_url
+
+    def page_for(user: Any) -> Any:
+        context = browser.new_context(base_url=base)
+        context.route("**/*", _only_loopback)
+        page = context.new_page()
+        if user is not None:
+            log_in(page, user, base)
+        page.goto("/")
+        return page
+
+    def close_code(page: Any, path: str) -> int:
+        return page.evaluate(
+            """path => new Promise(resolve => {
+                const ws = new WebSocket("ws://" + location.host + path);
+                ws.onclose = event => resolve(event.code);
+            })""",
+            path,
+        )
+
+    anonymous, other = page_for(None), page_for(stranger)
+    track = f"/ws/deliveries/{delivery.pk}/track/"
+
+    # then each refusal reaches the page's close event with its code (not 1006)
+    assert close_code(anonymous, "/ws/notifications/") == 4401
+    assert close_code(anonymous, track) == 4401
+    assert close_code(other, track) == 4403
+    assert close_code(other, f"/ws/deliveries/{delivery.pk + 999}/track/") == 4404
+    assert close_code(anonymous, "/ws/track/" + "x" * 32 + "/") == 4404
+    anonymous.context.close()
+    other.context.close()

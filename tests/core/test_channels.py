@@ -63,3 +63,50 @@ def test_unknown_websocket_path_is_refused(url):
         return connected
 
     assert async_to_sync(connect)() is False
+
+
+# --- refusals: accepted, then closed with the code (marketplace.core.websocket) --------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ws/notifications/",
+        "/ws/deliveries/1/chat/",
+        "/ws/deliveries/1/track/",
+    ],
+)
+def test_every_login_socket_accepts_then_closes_an_anonymous_browser_with_4401(path):
+    from marketplace.core.websocket import CloseCode
+    from tests.sockets import refused_with
+
+    code = async_to_sync(refused_with)(path, [(b"origin", b"http://testserver")])
+
+    assert code == CloseCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("path", ["/ws/notifications/", "/ws/deliveries/1/track/"])
+def test_a_foreign_origin_is_still_refused_at_the_handshake(path):
+    from tests.sockets import handshake_refused
+
+    assert async_to_sync(handshake_refused)(path, [(b"origin", b"http://evil.example")])
+
+
+def test_frames_from_a_refused_client_get_nothing_back():
+    async def scenario() -> tuple[dict, bool]:
+        communicator = WebsocketCommunicator(
+            application, "/ws/notifications/", headers=[(b"origin", b"http://testserver")]
+        )
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        await communicator.send_to(text_data="{not json")  # before it saw the close
+        await communicator.send_json_to({"type": "read", "ids": [1]})
+        closed = await communicator.receive_output(timeout=2)
+        quiet = await communicator.receive_nothing(timeout=0.3)
+        await communicator.disconnect()
+        return closed, quiet
+
+    closed, quiet = async_to_sync(scenario)()
+
+    assert closed == {"type": "websocket.close", "code": 4401}
+    assert quiet

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from rest_framework_simplejwt.tokens import AccessToken
 
 from marketplace.notifications.management.liveserver import LiveServer, uvicorn_server
+from tests.factories.accounts import ShipperFactory
 from tests.tracking.helpers import new_delivery, pick_up, ping, start
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -87,6 +88,52 @@ def test_chat_message_and_ping_flow_from_courier_to_shipper(server: LiveServer) 
     assert frames["position"]["lon"] == pytest.approx(lon, abs=1e-6)
 
 
+async def close_code(url: str, **kwargs: Any) -> int:
+    """The close code of a connection the server accepts and then closes, with nothing sent."""
+    async with websockets.connect(url, open_timeout=TIMEOUT, **kwargs) as ws:
+        async with asyncio.timeout(TIMEOUT):
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                frame = await ws.recv()
+                pytest.fail(f"a refused client got a frame: {frame!r}")
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+def test_every_socket_closes_a_refused_client_with_its_code(server: LiveServer) -> None:
+    # given a delivery, a stranger with a valid token, and a browser with no session
+    delivery = new_delivery()
+    stranger = ShipperFactory()
+    base = f"{server.ws_url}/ws"
+    track = f"{base}/deliveries/{delivery.pk}/track/"
+    browser = {"origin": server.http_url}
+
+    async def scenario() -> dict[str, int]:
+        return {
+            "notifications, no session": await close_code(f"{base}/notifications/", **browser),
+            "notifications, bad token": await close_code(f"{base}/notifications/?token=x"),
+            "track, no session": await close_code(track, **browser),
+            "track, stranger": await close_code(f"{track}?token={token(stranger)}"),
+            "track, no such delivery": await close_code(
+                f"{base}/deliveries/{delivery.pk + 999}/track/?token={token(stranger)}"
+            ),
+            "public link, no such token": await close_code(f"{base}/track/{'x' * 32}/", **browser),
+            "chat, stranger": await close_code(
+                f"{base}/deliveries/{delivery.pk}/chat/?token={token(stranger)}"
+            ),
+        }
+
+    # when each connects, then the handshake succeeds and the close carries the code
+    assert asyncio.run(scenario()) == {
+        "notifications, no session": 4401,
+        "notifications, bad token": 4401,
+        "track, no session": 4401,
+        "track, stranger": 4403,
+        "track, no such delivery": 4404,
+        "public link, no such token": 4404,
+        "chat, stranger": 4403,
+    }
+
+
 def test_anonymous_and_foreign_origin_connections_are_refused(server: LiveServer) -> None:
     # given a delivery and its shipper's valid token
     delivery = new_delivery()
@@ -106,7 +153,8 @@ def test_anonymous_and_foreign_origin_connections_are_refused(server: LiveServer
 
     anonymous, foreign, browser_close = asyncio.run(scenario())
 
-    # then the handshakes are refused, and a browser without a session is closed with 4401
+    # then the handshakes are refused (the origin check: HTTP 403, no consumer runs, no code to
+    # tell a foreign page anything), and a browser without a session is closed with 4401
     assert anonymous == 403
     assert foreign == 403
     assert browser_close == 4401

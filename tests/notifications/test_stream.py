@@ -13,6 +13,7 @@ from marketplace.notifications.models import Notification
 from marketplace.notifications.push import LoggingPushProvider
 from marketplace.notifications.services import notify
 from tests.factories.accounts import ShipperFactory
+from tests.sockets import handshake_refused, refused_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BROWSER = [(b"origin", b"http://testserver")]
@@ -28,13 +29,9 @@ async def _connect(path: str, headers=None):
     return communicator, connected, code
 
 
-def test_anonymous_browser_is_closed_with_4401():
-    async def run():
-        communicator, connected, code = await _connect("/ws/notifications/", BROWSER)
-        await communicator.disconnect()
-        return connected, code
-
-    assert async_to_sync(run)() == (False, CloseCode.UNAUTHENTICATED)
+def test_anonymous_browser_is_accepted_then_closed_with_4401():
+    # (accepted first, so that the browser's close event carries 4401, not 1006)
+    assert async_to_sync(refused_with)("/ws/notifications/", BROWSER) == CloseCode.UNAUTHENTICATED
 
 
 def test_mobile_client_with_a_token_and_no_origin_is_accepted_and_a_bad_token_refused():
@@ -46,12 +43,13 @@ def test_mobile_client_with_a_token_and_no_origin_is_accepted_and_a_bad_token_re
         return connected, code
 
     assert async_to_sync(run)(f"/ws/notifications/?token={_token(user)}")[0] is True
-    assert async_to_sync(run)("/ws/notifications/?token=not-a-jwt") == (
-        False,
-        CloseCode.UNAUTHENTICATED,
+    assert (
+        async_to_sync(refused_with)("/ws/notifications/?token=not-a-jwt")
+        == CloseCode.UNAUTHENTICATED
     )
-    # No Origin and no token: not a browser, not a known app: refused before any consumer.
-    assert async_to_sync(run)("/ws/notifications/")[0] is False
+    # No Origin and no token: not a browser, not a known app: refused at the handshake (HTTP
+    # 403), before any consumer.
+    assert async_to_sync(handshake_refused)("/ws/notifications/")
 
 
 def test_a_foreign_origin_is_refused_even_with_a_token():

@@ -4,6 +4,7 @@ nothing outside pickup..delivery, error frames, and the recipient's public strea
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,13 +18,15 @@ from rest_framework_simplejwt.tokens import AccessToken
 from config.asgi import application
 from marketplace.core.geo import approximate
 from marketplace.core.websocket import CloseCode
-from marketplace.tracking.models import LocationPing
+from marketplace.tracking import selectors
+from marketplace.tracking.models import LivePosition, LocationPing
 from marketplace.tracking.services import (
     pings_record,
     tracking_link_get_or_create,
     tracking_status_broadcast_on_commit,
 )
 from tests.factories.accounts import CourierFactory, ShipperFactory, UserFactory
+from tests.sockets import refused_with
 from tests.tracking.helpers import deliver, minutes_ago, new_delivery, pick_up, ping, start
 
 # Channels runs the consumers' queries in other threads: they must see committed rows.
@@ -48,13 +51,10 @@ async def connect(path: str, jwt: str | None = None, *, headers=()) -> tuple[Any
     return communicator, connected, code
 
 
-def refusal(path: str, jwt: str | None = None) -> tuple[bool, Any]:
-    async def scenario():
-        communicator, connected, code = await connect(path, jwt)
-        await communicator.disconnect()
-        return connected, code
-
-    return async_to_sync(scenario)()
+def refusal(path: str, jwt: str | None = None) -> int | None:
+    """The close code (the socket is accepted, then closed with nothing sent: tests.sockets)."""
+    url = path + (f"?token={jwt}" if jwt else "")
+    return async_to_sync(refused_with)(url, [ORIGIN])
 
 
 # --- who may connect --------------------------------------------------------------------------
@@ -62,25 +62,25 @@ def refusal(path: str, jwt: str | None = None) -> tuple[bool, Any]:
 
 def test_anonymous_is_refused_with_4401():
     delivery = new_delivery()
-    assert refusal(track_path(delivery)) == (False, CloseCode.UNAUTHENTICATED)
-    assert refusal(track_path(delivery), "not-a-jwt") == (False, CloseCode.UNAUTHENTICATED)
+    assert refusal(track_path(delivery)) == CloseCode.UNAUTHENTICATED
+    assert refusal(track_path(delivery), "not-a-jwt") == CloseCode.UNAUTHENTICATED
 
 
 @pytest.mark.parametrize("who", ["shipper", "courier"])
 def test_a_stranger_is_refused_with_4403(who):
     delivery = new_delivery()
     stranger = ShipperFactory() if who == "shipper" else CourierFactory()
-    assert refusal(track_path(delivery), token(stranger)) == (False, CloseCode.FORBIDDEN)
+    assert refusal(track_path(delivery), token(stranger)) == CloseCode.FORBIDDEN
 
 
 def test_an_unknown_delivery_is_refused_with_4404():
     user = ShipperFactory()
-    assert refusal(track_path(987_654), token(user)) == (False, CloseCode.NOT_FOUND)
+    assert refusal(track_path(987_654), token(user)) == CloseCode.NOT_FOUND
 
 
 def test_an_unknown_public_token_is_refused_with_4404():
     tracking_link_get_or_create(delivery=new_delivery())
-    assert refusal("/ws/track/x" + "y" * 31 + "/") == (False, CloseCode.NOT_FOUND)
+    assert refusal("/ws/track/x" + "y" * 31 + "/") == CloseCode.NOT_FOUND
 
 
 def test_the_shipper_may_connect_with_the_session_cookie_of_the_site():
@@ -371,3 +371,75 @@ def test_a_status_change_reaches_both_streams():
         None,
         None,
     )
+
+
+def test_the_live_frames_are_what_the_pages_make_of_the_stored_position():
+    # given: the shipper and the recipient watch a parcel in transit
+    delivery = start(pick_up(new_delivery()))
+    link = tracking_link_get_or_create(delivery=delivery)
+    sent = ping(4_321, 77, at=minutes_ago(1), accuracy_m=12.5, speed_mps=4.2, heading_deg=271)
+    shipper_jwt, courier_jwt = token(delivery.parcel.shipper), token(delivery.courier)
+
+    async def scenario():
+        shipper, _, _ = await connect(track_path(delivery), shipper_jwt)
+        await shipper.receive_json_from(timeout=5)  # status
+        recipient, _, _ = await connect(f"/ws/track/{link.token}/")
+        await recipient.receive_json_from(timeout=5)  # opening
+        courier, _, _ = await connect(track_path(delivery), courier_jwt)
+        # when the courier's ping is recorded over the socket
+        await courier.send_json_to({"type": "ping", **sent})
+        await courier.receive_json_from(timeout=5)  # ack
+        frames = (
+            await shipper.receive_json_from(timeout=5),
+            await recipient.receive_json_from(timeout=5),
+        )
+        for communicator in (courier, shipper, recipient):
+            await communicator.disconnect()
+        return frames
+
+    position, public = async_to_sync(scenario)()
+
+    # then both frames equal what the selectors (the pages, the REST API, the opening frames)
+    # make of the stored live position
+    stored = LivePosition.objects.get(delivery=delivery)
+    delivery.refresh_from_db()
+    assert position == selectors.position_frame(stored)
+    assert public == json.loads(
+        json.dumps(selectors.public_frame(delivery=delivery, position=stored))
+    )
+
+
+def test_a_ping_writer_whose_connection_went_away_reconnects_after_a_pause(monkeypatch):
+    # given: a courier's ping written, then the database drops the writer's connection
+    from django.db import connection
+
+    from marketplace.tracking import consumers
+
+    monkeypatch.setattr(consumers, "IDLE_CHECK_SECONDS", 0.0)  # any pause counts
+    delivery = start(pick_up(new_delivery()))
+    jwt = token(delivery.courier)
+
+    def drop_other_connections() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    async def scenario():
+        courier, _, _ = await connect(track_path(delivery), jwt)
+        await courier.send_json_to({"type": "ping", **ping(3_000, at=minutes_ago(2))})
+        first = await courier.receive_json_from(timeout=5)
+        # (thread-sensitive: from the test's own thread, whose connection stays)
+        await database_sync_to_async(drop_other_connections)()
+        # when the next ping comes
+        await courier.send_json_to({"type": "ping", **ping(3_100, at=minutes_ago(1))})
+        second = await courier.receive_json_from(timeout=5)
+        await courier.disconnect()
+        return first, second
+
+    first, second = async_to_sync(scenario)()
+
+    # then it is stored all the same
+    assert first == second == {"type": "ack", "accepted": 1, "rejected": []}
+    assert LocationPing.objects.filter(delivery=delivery).count() == 2
