@@ -37,6 +37,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 
 from marketplace.accounts.models import VerificationStatus
@@ -215,8 +216,27 @@ near AS MATERIALIZED (
 
 
 def _fits(sql: str, params: dict[str, object]) -> list[Fit]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    """Run one of the queries above as a prepared statement on this connection.
+
+    Django's cursors bind parameters on the client, so every call sends new SQL text and the
+    server plans the big CTE query again (1-2 ms, as much as a whole typical match). Here the
+    parameters are bound on the server and the statement is prepared once per connection
+    (psycopg keeps it). Behind a pooler in transaction mode this needs protocol-level prepared
+    statements (PgBouncer >= 1.21).
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's statement preparation off (None), and psycopg then ignores
+        # prepare=True too. A threshold never reached prepares only what asks for it: Django's
+        # own cursors bind on the client and are never prepared whatever this says.
+        raw.prepare_threshold = 2**31 - 1
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        if connection.queries_logged:
+            with connection.make_debug_cursor(cursor).debug_sql(sql, params):
+                cursor.execute(sql, params, prepare=True)
+        else:
+            cursor.execute(sql, params, prepare=True)
         return [Fit(*row) for row in cursor.fetchall()]
 
 
