@@ -18,9 +18,10 @@ How it stays fast (numbers in docs/bench.md):
   latitude) and its own time range (when the courier can be on that piece: earliest departure +
   time to its start, latest departure + time to its end). matching_tripcell lists each piece
   under every grid cell of about 2 km its reach overlaps. Parcel -> trips reads the B-tree
-  (cell, starts_at) INCLUDE (ends_at, reach_box, trip_id) twice, index-only, each a contiguous
-  range: pieces in the pickup's cell whose reach holds the pickup and whose time range meets the
-  pickup window, INTERSECT the same for the drop-off and the delivery window. No fit is lost:
+  (cell, starts_at, ends_at, reach bounds) INCLUDE (trip_id) twice, index-only, each a
+  contiguous range: pieces in the pickup's cell whose reach holds the pickup and whose time
+  range meets the pickup window, INTERSECT the same for the drop-off and the delivery window
+  (the B-tree checks every condition on the index entry). No fit is lost:
   the piece holding the route point nearest the pickup is passed at the pickup time, which lies
   in the pickup window (likewise for the drop-off), and the pickup lies in one of that piece's
   cells. Trip -> parcels probes the partial GiST indexes on open parcels (pickup_merc,
@@ -146,28 +147,37 @@ _PARCEL_COLUMNS = """
 TRIPS_FOR_PARCEL_SQL = f"""
 WITH p AS MATERIALIZED (
     SELECT {_PARCEL_COLUMNS}, p.shipper_id, p.size_class, p.weight_grams,
-        box(point(ST_X(p.pickup_merc), ST_Y(p.pickup_merc))) AS pu_box,
-        box(point(ST_X(p.dropoff_merc), ST_Y(p.dropoff_merc))) AS dr_box,
+        ST_X(p.pickup_merc) AS pu_x, ST_Y(p.pickup_merc) AS pu_y,
+        ST_X(p.dropoff_merc) AS dr_x, ST_Y(p.dropoff_merc) AS dr_y,
         {cell_sql("ST_X(p.pickup_point)", "ST_Y(p.pickup_point)")} AS pu_cell,
         {cell_sql("ST_X(p.dropoff_point)", "ST_Y(p.dropoff_point)")} AS dr_cell
     FROM parcels_parcel p
     WHERE p.id = %(parcel_id)s
 ),
-cand AS MATERIALIZED (
-    -- Trips with a piece whose reach holds the pickup and whose time range meets the pickup
-    -- window, and likewise for the drop-off and the delivery window: two index-only range
-    -- scans of the (cell, starts_at) B-tree, intersected.
+at_pickup AS MATERIALIZED (
+    -- Pieces whose reach holds the pickup and whose time range meets the pickup window: one
+    -- index-only range scan of the (cell, starts_at, ...) B-tree.
     SELECT c.trip_id
     FROM p JOIN matching_tripcell c
       ON c.cell = p.pu_cell
      AND c.starts_at >= p.pw_start - interval '{CELL_SPAN}' AND c.starts_at <= p.pw_end
-     AND c.ends_at >= p.pw_start AND c.reach_box && p.pu_box
-    INTERSECT
+     AND c.ends_at >= p.pw_start
+     AND c.reach_xmin <= p.pu_x AND c.reach_xmax >= p.pu_x
+     AND c.reach_ymin <= p.pu_y AND c.reach_ymax >= p.pu_y
+),
+at_dropoff AS MATERIALIZED (
+    -- Likewise for the drop-off and the delivery window.
     SELECT c.trip_id
     FROM p JOIN matching_tripcell c
       ON c.cell = p.dr_cell
      AND c.starts_at >= p.dw_start - interval '{CELL_SPAN}' AND c.starts_at <= p.dw_end
-     AND c.ends_at >= p.dw_start AND c.reach_box && p.dr_box
+     AND c.ends_at >= p.dw_start
+     AND c.reach_xmin <= p.dr_x AND c.reach_xmax >= p.dr_x
+     AND c.reach_ymin <= p.dr_y AND c.reach_ymax >= p.dr_y
+),
+cand AS MATERIALIZED (
+    -- Trips in both (a hash join, then distinct: cheaper here than INTERSECT's set operation).
+    SELECT DISTINCT a.trip_id FROM at_pickup a JOIN at_dropoff d ON d.trip_id = a.trip_id
 ),
 near AS MATERIALIZED (
     SELECT {_TRIP_COLUMNS}, p.parcel_id, p.pu_point, p.dr_point, p.pu_merc, p.dr_merc,

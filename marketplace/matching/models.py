@@ -75,26 +75,39 @@ class TripSegment(models.Model):
 class TripCell(models.Model):
     """A TripSegment listed under one grid cell its reach overlaps (cells of about
     segments.CELL_M metres, `segments.cell_sql`), for a stretch of its time range of at most
-    segments.CELL_SPAN (a longer range is cut into several rows).
+    segments.CELL_SPAN (a longer range is cut into several rows), with its reach box as four
+    numbers (Mercator units).
 
-    Parcel -> trips reads the one B-tree (cell, starts_at) INCLUDE (ends_at, reach_box, trip_id)
-    for the point's cell and the window: a contiguous, index-only range scan (`starts_at` in
-    [window start - CELL_SPAN, window end]) that keeps rows whose time range meets the window
-    and whose reach box holds the point, exactly the pieces a (reach, time) GiST would return,
-    without an R-tree's visits to the many pages of overlapping reaches (docs/bench.md).
-    Rebuilt with the segments by matching.segments.trip_segments_rebuild."""
+    Parcel -> trips reads one B-tree for the point's cell and the window: a contiguous,
+    index-only range scan over `starts_at` in [window start - CELL_SPAN, window end]. Every
+    other condition (the time range meets the window, the reach holds the point) is on key
+    columns too, so the B-tree checks it on the index entry itself and hands back only the
+    pieces a (reach, time) GiST would return, without an R-tree's visits to the many pages of
+    overlapping reaches (docs/bench.md). Rebuilt with the segments by
+    matching.segments.trip_segments_rebuild."""
 
     trip = models.ForeignKey("trips.Trip", on_delete=models.CASCADE, related_name="+")
     cell = models.BigIntegerField()
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    reach_box = BoxField()
+    reach_xmin = models.FloatField()
+    reach_xmax = models.FloatField()
+    reach_ymin = models.FloatField()
+    reach_ymax = models.FloatField()
 
     class Meta:
         indexes = [
             models.Index(
-                fields=["cell", "starts_at"],
-                include=["ends_at", "reach_box", "trip"],
+                fields=[
+                    "cell",
+                    "starts_at",
+                    "ends_at",
+                    "reach_xmin",
+                    "reach_xmax",
+                    "reach_ymin",
+                    "reach_ymax",
+                ],
+                include=["trip"],
                 name="tripcell_cell_time",
             ),
             models.Index(fields=["trip"], name="tripcell_trip"),

@@ -117,8 +117,10 @@ b AS (
     FROM matching_tripsegment s
     WHERE s.trip_id = ANY(%(ids)s)
 )
-INSERT INTO matching_tripcell (trip_id, cell, starts_at, ends_at, reach_box)
-SELECT b.trip_id, r.n::bigint * {CELL_ROW_STRIDE} + c.n, ch.lo, ch.hi, b.reach_box
+INSERT INTO matching_tripcell
+    (trip_id, cell, starts_at, ends_at, reach_xmin, reach_xmax, reach_ymin, reach_ymax)
+SELECT b.trip_id, r.n::bigint * {CELL_ROW_STRIDE} + c.n, ch.lo, ch.hi,
+       (b.reach_box[1])[0], (b.reach_box[0])[0], (b.reach_box[1])[1], (b.reach_box[0])[1]
 FROM b
 CROSS JOIN LATERAL (
     SELECT b.lo + k * interval '{CELL_SPAN}' AS lo,
