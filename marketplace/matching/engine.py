@@ -176,8 +176,14 @@ at_dropoff AS MATERIALIZED (
      AND c.reach_ymin <= p.dr_y AND c.reach_ymax >= p.dr_y
 ),
 cand AS MATERIALIZED (
-    -- Trips in both (a hash join, then distinct: cheaper here than INTERSECT's set operation).
-    SELECT DISTINCT a.trip_id FROM at_pickup a JOIN at_dropoff d ON d.trip_id = a.trip_id
+    -- Trips in both. One aggregate over both lists: its cost does not depend on the planner's
+    -- row estimates (a join of the two could become a nested loop, quadratic in the rows).
+    SELECT trip_id
+    FROM (SELECT trip_id, 1 AS side FROM at_pickup
+          UNION ALL
+          SELECT trip_id, 2 AS side FROM at_dropoff) AS both_ends
+    GROUP BY trip_id
+    HAVING min(side) = 1 AND max(side) = 2
 ),
 near AS MATERIALIZED (
     SELECT {_TRIP_COLUMNS}, p.parcel_id, p.pu_point, p.dr_point, p.pu_merc, p.dr_merc,
