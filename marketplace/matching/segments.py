@@ -141,8 +141,7 @@ CROSS JOIN LATERAL generate_series(
 # than a centimetre (the Mercator scale changes by tan(latitude) x step / earth radius along it).
 MEASURE_STEP = 1000
 MEASURED_SQL = f"""
-WITH gone AS (DELETE FROM matching_triproute WHERE trip_id = ANY(%(ids)s)),
-pts AS (
+WITH pts AS (
     SELECT t.id AS trip_id, d.path[1] AS n, d.geom AS merc,
            ST_Transform(d.geom, 4326)::geography AS geog
     FROM trips_trip t
@@ -175,4 +174,6 @@ def trip_segments_rebuild(trip_ids: Iterable[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_REBUILD_SQL, {"ids": ids})
         cursor.execute(CELLS_SQL, {"ids": ids})
+        # A separate statement: in the same one, the insert would meet the old row's key.
+        cursor.execute("DELETE FROM matching_triproute WHERE trip_id = ANY(%(ids)s)", {"ids": ids})
         cursor.execute(MEASURED_SQL, {"ids": ids})
