@@ -154,9 +154,11 @@ WITH p AS MATERIALIZED (
     FROM parcels_parcel p
     WHERE p.id = %(parcel_id)s
 ),
-at_pickup AS MATERIALIZED (
-    -- Pieces whose reach holds the pickup and whose time range meets the pickup window: one
-    -- index-only range scan of the (cell, starts_at, ...) B-tree.
+cand AS MATERIALIZED (
+    -- Trips with a piece whose reach holds the pickup and whose time range meets the pickup
+    -- window, and likewise for the drop-off and the delivery window: two index-only range
+    -- scans of the (cell, starts_at, ...) B-tree, intersected (HashSetOp or sort: never
+    -- quadratic, whatever the prepared plan's row estimates).
     SELECT c.trip_id
     FROM p JOIN matching_tripcell c
       ON c.cell = p.pu_cell
@@ -164,9 +166,7 @@ at_pickup AS MATERIALIZED (
      AND c.ends_at >= p.pw_start
      AND c.reach_xmin <= p.pu_x AND c.reach_xmax >= p.pu_x
      AND c.reach_ymin <= p.pu_y AND c.reach_ymax >= p.pu_y
-),
-at_dropoff AS MATERIALIZED (
-    -- Likewise for the drop-off and the delivery window.
+    INTERSECT
     SELECT c.trip_id
     FROM p JOIN matching_tripcell c
       ON c.cell = p.dr_cell
@@ -174,16 +174,6 @@ at_dropoff AS MATERIALIZED (
      AND c.ends_at >= p.dw_start
      AND c.reach_xmin <= p.dr_x AND c.reach_xmax >= p.dr_x
      AND c.reach_ymin <= p.dr_y AND c.reach_ymax >= p.dr_y
-),
-cand AS MATERIALIZED (
-    -- Trips in both. One aggregate over both lists: its cost does not depend on the planner's
-    -- row estimates (a join of the two could become a nested loop, quadratic in the rows).
-    SELECT trip_id
-    FROM (SELECT trip_id, 1 AS side FROM at_pickup
-          UNION ALL
-          SELECT trip_id, 2 AS side FROM at_dropoff) AS both_ends
-    GROUP BY trip_id
-    HAVING min(side) = 1 AND max(side) = 2
 ),
 near AS MATERIALIZED (
     SELECT {_TRIP_COLUMNS}, p.parcel_id, p.pu_point, p.dr_point, p.pu_merc, p.dr_merc,
