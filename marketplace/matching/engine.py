@@ -16,19 +16,26 @@ How it stays fast (numbers in docs/bench.md):
 - Candidates. matching_tripsegment holds each matchable route cut in order into pieces of a few
   steps, each with a native `box` reach (its Mercator bounding box grown by the corridor at its
   latitude) and its own time range (when the courier can be on that piece: earliest departure +
-  time to its start, latest departure + time to its end). Parcel -> trips probes the GiST
-  (reach_box, active_range) INCLUDE (trip_id) index twice, index-only: trips with a piece near
-  the pickup during the pickup window, INTERSECT trips with a piece near the drop-off during the
-  delivery window. No fit is lost: the piece holding the route point nearest the pickup is
-  passed at the pickup time, which lies in the pickup window (likewise for the drop-off).
-  Trip -> parcels probes the partial GiST indexes on open parcels (pickup_merc, match_range) and
-  (dropoff_merc, match_range) with each piece's reach and time range, keeping parcels whose
-  pickup window (delivery window) meets the piece's time range, and intersects the two.
+  time to its start, latest departure + time to its end). matching_tripcell lists each piece
+  under every grid cell of about 2 km its reach overlaps. Parcel -> trips reads the B-tree
+  (cell, starts_at, ends_at, reach bounds) INCLUDE (trip_id) twice, index-only, each a
+  contiguous range: pieces in the pickup's cell whose reach holds the pickup and whose time
+  range meets the pickup window, INTERSECT the same for the drop-off and the delivery window
+  (the B-tree checks every condition on the index entry). No fit is lost:
+  the piece holding the route point nearest the pickup is passed at the pickup time, which lies
+  in the pickup window (likewise for the drop-off), and the pickup lies in one of that piece's
+  cells. Trip -> parcels probes the partial GiST indexes on open parcels (pickup_merc,
+  match_range) and (dropoff_merc, match_range) with each piece's reach and time range, keeping
+  parcels whose pickup window (delivery window) meets the piece's time range, and intersects
+  the two.
 - Exact checks, each step a MATERIALIZED CTE so every costly expression runs once per pair and
   only on the pairs the cheaper steps before it kept: capacity and rules, a planar prefilter in
   Mercator, the order along the route (nearest points located on the Mercator line: Mercator is
   conformal, so it is the same point), the offsets (metres on the spheroid from that point), the
-  positions (metres on the spheroid along the route up to it), then the departure interval.
+  positions (metres on the spheroid along the route up to it: the M of that point on the trip's
+  measured route in matching_triproute, whose M at each vertex is the geodesic length so far),
+  then the departure interval.
+- The two queries are prepared statements on each connection (`_fits`): no planning per call.
 """
 
 from __future__ import annotations
@@ -37,10 +44,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 
 from marketplace.accounts.models import VerificationStatus
 from marketplace.core.sizes import SizeClass
+from marketplace.matching.segments import CELL_SPAN, cell_sql
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.trips.models import Trip, TripStatus
 
@@ -95,13 +104,13 @@ offset_ AS MATERIALIZED (
     WHERE l.frac_p < l.frac_d
 ),
 measured AS MATERIALIZED (
-    -- Metres along the route on the spheroid, up to the point nearest the pickup / drop-off.
+    -- Metres along the route on the spheroid, up to the point nearest the pickup / drop-off:
+    -- the M of that point on the measured route (the same line, so the same fraction).
     SELECT o.*,
-        ST_Length(ST_Transform(ST_LineSubstring(o.route_merc, 0, o.frac_p), 4326)::geography)
-            AS pos_p,
-        ST_Length(ST_Transform(ST_LineSubstring(o.route_merc, 0, o.frac_d), 4326)::geography)
-            AS pos_d
+        ST_M(ST_LineInterpolatePoint(r.measured, o.frac_p)) AS pos_p,
+        ST_M(ST_LineInterpolatePoint(r.measured, o.frac_d)) AS pos_d
     FROM offset_ o
+    JOIN matching_triproute r ON r.trip_id = o.trip_id
     WHERE o.off_p <= o.corridor_m AND o.off_d <= o.corridor_m
 ),
 timed AS (
@@ -138,21 +147,33 @@ _PARCEL_COLUMNS = """
 TRIPS_FOR_PARCEL_SQL = f"""
 WITH p AS MATERIALIZED (
     SELECT {_PARCEL_COLUMNS}, p.shipper_id, p.size_class, p.weight_grams,
-        box(point(ST_X(p.pickup_merc), ST_Y(p.pickup_merc))) AS pu_box,
-        box(point(ST_X(p.dropoff_merc), ST_Y(p.dropoff_merc))) AS dr_box
+        ST_X(p.pickup_merc) AS pu_x, ST_Y(p.pickup_merc) AS pu_y,
+        ST_X(p.dropoff_merc) AS dr_x, ST_Y(p.dropoff_merc) AS dr_y,
+        {cell_sql("ST_X(p.pickup_point)", "ST_Y(p.pickup_point)")} AS pu_cell,
+        {cell_sql("ST_X(p.dropoff_point)", "ST_Y(p.dropoff_point)")} AS dr_cell
     FROM parcels_parcel p
     WHERE p.id = %(parcel_id)s
 ),
 cand AS MATERIALIZED (
-    -- Trips passing near the pickup during the pickup window, and near the drop-off during the
-    -- delivery window: two index-only probes, intersected.
-    SELECT s.trip_id
-    FROM p JOIN matching_tripsegment s
-      ON s.reach_box && p.pu_box AND s.active_range && tstzrange(p.pw_start, p.pw_end, '[]')
+    -- Trips with a piece whose reach holds the pickup and whose time range meets the pickup
+    -- window, and likewise for the drop-off and the delivery window: two index-only range
+    -- scans of the (cell, starts_at, ...) B-tree, intersected (HashSetOp or sort: never
+    -- quadratic, whatever the prepared plan's row estimates).
+    SELECT c.trip_id
+    FROM p JOIN matching_tripcell c
+      ON c.cell = p.pu_cell
+     AND c.starts_at >= p.pw_start - interval '{CELL_SPAN}' AND c.starts_at <= p.pw_end
+     AND c.ends_at >= p.pw_start
+     AND c.reach_xmin <= p.pu_x AND c.reach_xmax >= p.pu_x
+     AND c.reach_ymin <= p.pu_y AND c.reach_ymax >= p.pu_y
     INTERSECT
-    SELECT s.trip_id
-    FROM p JOIN matching_tripsegment s
-      ON s.reach_box && p.dr_box AND s.active_range && tstzrange(p.dw_start, p.dw_end, '[]')
+    SELECT c.trip_id
+    FROM p JOIN matching_tripcell c
+      ON c.cell = p.dr_cell
+     AND c.starts_at >= p.dw_start - interval '{CELL_SPAN}' AND c.starts_at <= p.dw_end
+     AND c.ends_at >= p.dw_start
+     AND c.reach_xmin <= p.dr_x AND c.reach_xmax >= p.dr_x
+     AND c.reach_ymin <= p.dr_y AND c.reach_ymax >= p.dr_y
 ),
 near AS MATERIALIZED (
     SELECT {_TRIP_COLUMNS}, p.parcel_id, p.pu_point, p.dr_point, p.pu_merc, p.dr_merc,
@@ -215,8 +236,27 @@ near AS MATERIALIZED (
 
 
 def _fits(sql: str, params: dict[str, object]) -> list[Fit]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    """Run one of the queries above as a prepared statement on this connection.
+
+    Django's cursors bind parameters on the client, so every call sends new SQL text and the
+    server plans the big CTE query again (1-2 ms, as much as a whole typical match). Here the
+    parameters are bound on the server and the statement is prepared once per connection
+    (psycopg keeps it). Behind a pooler in transaction mode this needs protocol-level prepared
+    statements (PgBouncer >= 1.21).
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's statement preparation off (None), and psycopg then ignores
+        # prepare=True too. A threshold never reached prepares only what asks for it: Django's
+        # own cursors bind on the client and are never prepared whatever this says.
+        raw.prepare_threshold = 2**31 - 1
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        if connection.queries_logged:
+            with connection.make_debug_cursor(cursor).debug_sql(sql, params):
+                cursor.execute(sql, params, prepare=True)
+        else:
+            cursor.execute(sql, params, prepare=True)
         return [Fit(*row) for row in cursor.fetchall()]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import DateTimeRangeField
-from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models import Q
 
@@ -21,6 +20,36 @@ class BoxField(models.Field):
         return "box"
 
 
+class MeasuredLineField(models.Field):
+    """A PostGIS LineStringM in Web Mercator (SRID 3857), read and written in SQL only:
+    GeoDjango has no M geometries."""
+
+    description = "PostGIS geometry(LineStringM, 3857)"
+
+    def db_type(self, connection: object) -> str:
+        return "geometry(LineStringM, 3857)"
+
+
+class TripRoute(models.Model):
+    """A matchable trip's route as the engine measures it: its Mercator line (cut so that no step
+    is longer than segments.MEASURE_STEP Mercator units) whose M at each vertex is the distance
+    in metres on the spheroid from the route's start (the sum of the geodesic steps).
+
+    The position of a point along the route is then the M of the nearest point, read with one
+    interpolation instead of measuring the route up to it on the spheroid for every pair. Within
+    a step M grows linearly with the Mercator distance, which over a step this short differs
+    from the geodesic length by well under a centimetre at any latitude below 85 degrees.
+    Rebuilt with the segments by matching.segments.trip_segments_rebuild."""
+
+    trip = models.OneToOneField(
+        "trips.Trip", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    measured = MeasuredLineField()
+
+    def __str__(self) -> str:
+        return f"Measured route of trip {self.trip_id}"
+
+
 class TripSegment(models.Model):
     """A piece of a matchable trip's route (a few consecutive steps, cut in order along it), with
     - `reach_box`: the piece's bounding box grown by the trip's corridor, in Mercator units at
@@ -29,27 +58,63 @@ class TripSegment(models.Model):
     - `active_range`: when the courier can be on this piece, from the earliest departure plus the
       time to the piece's start to the latest departure plus the time to its end (metres on the
       spheroid, as the engine measures positions), widened by a minute.
-    One GiST probe over (reach_box, active_range), with trip_id included so it never reads the
-    table, finds the trips that pass a point within a time window. Rows exist only while the
-    trip is planned or active (see matching.segments.trip_segments_rebuild)."""
+    Trip -> parcels reads a trip's pieces; parcel -> trips finds pieces through TripCell. Rows
+    exist only while the trip is planned or active (see matching.segments.trip_segments_rebuild)."""
 
     trip = models.ForeignKey("trips.Trip", on_delete=models.CASCADE, related_name="segments")
     reach_box = BoxField()
     active_range = DateTimeRangeField()
 
     class Meta:
-        indexes = [
-            # The one index the probes use: place and time together, index-only.
-            GistIndex(
-                fields=["reach_box", "active_range"],
-                include=["trip_id"],
-                name="segment_reach_box_time_gist",
-            ),
-            models.Index(fields=["trip"], name="segment_trip"),
-        ]
+        indexes = [models.Index(fields=["trip"], name="segment_trip")]
 
     def __str__(self) -> str:
         return f"Segment of trip {self.trip_id}"
+
+
+class TripCell(models.Model):
+    """A TripSegment listed under one grid cell its reach overlaps (cells of about
+    segments.CELL_M metres, `segments.cell_sql`), for a stretch of its time range of at most
+    segments.CELL_SPAN (a longer range is cut into several rows), with its reach box as four
+    numbers (Mercator units).
+
+    Parcel -> trips reads one B-tree for the point's cell and the window: a contiguous,
+    index-only range scan over `starts_at` in [window start - CELL_SPAN, window end]. Every
+    other condition (the time range meets the window, the reach holds the point) is on key
+    columns too, so the B-tree checks it on the index entry itself and hands back only the
+    pieces a (reach, time) GiST would return, without an R-tree's visits to the many pages of
+    overlapping reaches (docs/bench.md). Rebuilt with the segments by
+    matching.segments.trip_segments_rebuild."""
+
+    trip = models.ForeignKey("trips.Trip", on_delete=models.CASCADE, related_name="+")
+    cell = models.BigIntegerField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reach_xmin = models.FloatField()
+    reach_xmax = models.FloatField()
+    reach_ymin = models.FloatField()
+    reach_ymax = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=[
+                    "cell",
+                    "starts_at",
+                    "ends_at",
+                    "reach_xmin",
+                    "reach_xmax",
+                    "reach_ymin",
+                    "reach_ymax",
+                ],
+                include=["trip"],
+                name="tripcell_cell_time",
+            ),
+            models.Index(fields=["trip"], name="tripcell_trip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Cell {self.cell} of trip {self.trip_id}"
 
 
 class OfferStatus(models.TextChoices):

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.gis.geos import LineString
+from django.db import connection
 from django.db.models import F
 
 from marketplace.accounts.models import CourierProfile, VerificationStatus
@@ -10,6 +12,7 @@ from marketplace.matching import engine
 from marketplace.trips.models import Trip
 from marketplace.trips.services import trip_cancel
 from tests.factories.accounts import CourierFactory, UserFactory
+from tests.factories.geo import offset
 from tests.factories.matching import BERLIN, base_time, line_trip, parcel_near, passes_at
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +199,30 @@ def test_trip_to_parcels_ranks_the_same_way():
     far = parcel_near(pickup=(2_000, 900), dropoff=(8_000, -900))
     middle = parcel_near(pickup=(3_000, 400), dropoff=(9_000, 400))
     assert parcel_ids(trip) == [close.pk, middle.pk, far.pk]
+
+
+@pytest.mark.parametrize("origin", [BERLIN, (25.0, 70.0), (-68.30, -62.0), (-78.47, -0.18)])
+def test_positions_are_spheroid_metres_even_on_one_long_step(origin):
+    # given a route of one 24 km diagonal step (the engine reads positions from a measured route,
+    # cut into short steps) and a parcel near it at a third and at two thirds
+    end = offset(origin, east_m=18_000, north_m=16_000)
+    trip = line_trip(origin=origin, route=LineString([origin, end], srid=4326))
+    parcel = parcel_near(origin=origin, pickup=(6_000, 5_900), dropoff=(12_000, 10_000))
+
+    # when
+    (fit,) = engine.trips_for_parcel(parcel)
+
+    # then the positions are the route's length on the spheroid up to the nearest points
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_Length(ST_Transform(ST_LineSubstring(t.route_merc, 0,"
+            " ST_LineLocatePoint(t.route_merc, p.pickup_merc)), 4326)::geography),"
+            " ST_Length(ST_Transform(ST_LineSubstring(t.route_merc, 0,"
+            " ST_LineLocatePoint(t.route_merc, p.dropoff_merc)), 4326)::geography)"
+            " FROM trips_trip t, parcels_parcel p WHERE t.id = %s AND p.id = %s",
+            [trip.pk, parcel.pk],
+        )
+        pickup_m, dropoff_m = cursor.fetchone()
+    assert abs(fit.pickup_position_m - pickup_m) <= 0.51  # positions are whole metres
+    assert abs(fit.dropoff_position_m - dropoff_m) <= 0.51
+    assert [f.parcel_id for f in engine.parcels_for_trip(trip)] == [parcel.pk]

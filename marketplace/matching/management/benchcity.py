@@ -61,6 +61,7 @@ FILLED_TABLES = (
     "trips_trip",
     "parcels_parcel",
     "matching_tripsegment",
+    "matching_tripcell",
     "matching_offer",
     "deliveries_delivery",
 )
@@ -157,7 +158,7 @@ def city_build(spec: CitySpec) -> CityReport:
         # VACUUM too: hint bits and the visibility map set, as in a steady-state database.
         cursor.execute(
             "VACUUM (ANALYZE) accounts_user, accounts_courierprofile, trips_trip, "
-            "parcels_parcel, matching_tripsegment"
+            "parcels_parcel, matching_tripsegment, matching_tripcell"
         )
         cursor.execute("SELECT count(*) FROM matching_tripsegment")
         report.segments = cursor.fetchone()[0]
