@@ -61,7 +61,10 @@ class TripSegment(models.Model):
     Trip -> parcels reads a trip's pieces; parcel -> trips finds pieces through TripCell. Rows
     exist only while the trip is planned or active (see matching.segments.trip_segments_rebuild)."""
 
-    trip = models.ForeignKey("trips.Trip", on_delete=models.CASCADE, related_name="segments")
+    # db_index=False: the named index below serves the foreign key (one index, not two).
+    trip = models.ForeignKey(
+        "trips.Trip", on_delete=models.CASCADE, related_name="segments", db_index=False
+    )
     reach_box = BoxField()
     active_range = DateTimeRangeField()
 
@@ -86,7 +89,10 @@ class TripCell(models.Model):
     overlapping reaches (docs/bench.md). Rebuilt with the segments by
     matching.segments.trip_segments_rebuild."""
 
-    trip = models.ForeignKey("trips.Trip", on_delete=models.CASCADE, related_name="+")
+    # db_index=False: the named index below serves the foreign key (one index, not two).
+    trip = models.ForeignKey(
+        "trips.Trip", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     cell = models.BigIntegerField()
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
