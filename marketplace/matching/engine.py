@@ -15,19 +15,21 @@ the drop-off: leave the route and come back, as `Fit.detour_m`), then by predict
 How it stays fast (numbers in docs/bench.md):
 - Candidates. matching_tripsegment holds each matchable route cut in order into pieces of a few
   steps, each with a native `box` reach (its Mercator bounding box grown by the corridor at its
-  latitude) and its own time range (when the courier can be on that piece: earliest departure +
-  time to its start, latest departure + time to its end). matching_tripcell lists each piece
-  under every grid cell of about 2 km its reach overlaps. Parcel -> trips reads the B-tree
-  (cell, starts_at, ends_at, reach bounds) INCLUDE (trip_id) twice, index-only, each a
-  contiguous range: pieces in the pickup's cell whose reach holds the pickup and whose time
-  range meets the pickup window, INTERSECT the same for the drop-off and the delivery window
-  (the B-tree checks every condition on the index entry). No fit is lost:
+  latitude), the same box in the frame turned by 45 degrees (the two make an octagon around
+  the piece) and its own time range (when the courier can be on that piece: earliest departure +
+  time to its start, latest departure + time to its end). matching_tripcell lists each trip once
+  per grid cell of about 2 km that one of its pieces' octagons overlaps, with the octagon and
+  time range around all of its pieces there, as 4-byte integers rounded outward. Parcel ->
+  trips reads the B-tree (cell, starts_minute, ends_minute, octagon bounds) INCLUDE (trip_id)
+  twice, index-only, each a contiguous range: trips in the pickup's cell whose octagon holds the
+  pickup and whose time range meets the pickup window, INTERSECT the same for the drop-off and
+  the delivery window (the B-tree checks every condition on the index entry). No fit is lost:
   the piece holding the route point nearest the pickup is passed at the pickup time, which lies
-  in the pickup window (likewise for the drop-off), and the pickup lies in one of that piece's
-  cells. Trip -> parcels probes the partial GiST indexes on open parcels (pickup_merc,
-  match_range) and (dropoff_merc, match_range) with each piece's reach and time range, keeping
-  parcels whose pickup window (delivery window) meets the piece's time range, and intersects
-  the two.
+  in the pickup window (likewise for the drop-off), the pickup lies in that piece's octagon and
+  so in one of its cells, and the trip's row there covers the piece. Trip -> parcels probes the
+  partial GiST indexes on open parcels (pickup_merc, match_range) and (dropoff_merc,
+  match_range) with each piece's reach and time range, keeping parcels whose pickup window
+  (delivery window) meets the piece's time range, and intersects the two.
 - Exact checks, each step a MATERIALIZED CTE so every costly expression runs once per pair and
   only on the pairs the cheaper steps before it kept: capacity and rules, a planar prefilter in
   Mercator, the order along the route (nearest points located on the Mercator line: Mercator is
@@ -49,7 +51,7 @@ from django.db import connection
 
 from marketplace.accounts.models import VerificationStatus
 from marketplace.core.sizes import SizeClass
-from marketplace.matching.segments import CELL_SPAN, cell_sql
+from marketplace.matching.segments import CELL_SPAN_MINUTES, cell_sql, minute_sql
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.trips.models import Trip, TripStatus
 
@@ -85,6 +87,12 @@ def mercator_scale(latitude: float) -> float:
 # Shared tail: measure each (trip, parcel) pair in `near`, keep the true fits, rank them. Every
 # step is MATERIALIZED so each costly expression runs once per pair, and only on the pairs the
 # cheaper checks before it kept (order in Mercator, then offsets, then positions on the spheroid).
+# The courier is verified: checked last, on the fits only (one lookup each, not one per candidate).
+_COURIER_VERIFIED = f"""
+  AND EXISTS (SELECT 1 FROM accounts_courierprofile cp
+              WHERE cp.user_id = windowed.courier_id
+                AND cp.verification_status = '{VerificationStatus.VERIFIED.value}')"""
+
 _FIT_TAIL = """
 located AS MATERIALIZED (
     SELECT n.*,
@@ -128,12 +136,18 @@ windowed AS (
 SELECT trip_id, parcel_id, courier_id, round(pos_p)::int, round(pos_d)::int, off_p, off_d,
        dep_lo + t_p, dep_lo + t_d
 FROM windowed
-WHERE dep_lo <= dep_hi
+WHERE dep_lo <= dep_hi{final_filter}
 -- Detour in whole metres, as Fit.detour_m reports it: equal detours then go by drop-off time
 -- instead of by centimetres of floating-point noise.
 ORDER BY round(2 * (off_p + off_d)), dep_lo + t_d, trip_id, parcel_id
 LIMIT %(limit)s
 """
+
+
+def _fit_tail(final_filter: str = "") -> str:
+    """The shared tail, with `final_filter` (SQL starting with AND) on the fits."""
+    return _FIT_TAIL.replace("{final_filter}", final_filter)
+
 
 _TRIP_COLUMNS = """
     t.id AS trip_id, t.courier_id, t.route_merc, t.corridor_m,
@@ -144,46 +158,65 @@ _PARCEL_COLUMNS = """
     p.pickup_window_start AS pw_start, p.pickup_window_end AS pw_end,
     p.delivery_window_start AS dw_start, p.delivery_window_end AS dw_end"""
 
+
+def _point_bounds_sql(point: str, prefix: str) -> str:
+    """The point's Mercator x, y, u = x + y and v = x - y, each rounded down (lo) and up (hi),
+    to compare with the cell rows' integer bounds (rounded outward): a bound holds the point
+    exactly when it holds the rounded value."""
+    x, y = f"ST_X({point})", f"ST_Y({point})"
+    return ",\n        ".join(
+        f"{rounding}({expr})::int AS {prefix}_{name}{suffix}"
+        for name, expr in (("x", x), ("y", y), ("u", f"{x} + {y}"), ("v", f"{x} - {y}"))
+        for rounding, suffix in (("floor", "lo"), ("ceil", "hi"))
+    )
+
+
+def _cell_probe_sql(prefix: str, window: str) -> str:
+    """The trips listed in the point's cell whose time range there meets the window and whose
+    octagon there holds the point: one contiguous index-only range scan (a row's starts_minute
+    and ends_minute are at most CELL_SPAN_MINUTES apart, so a row that ends after the window's
+    start starts at most that long before it)."""
+    return f"""SELECT c.trip_id
+    FROM p JOIN matching_tripcell c
+      ON c.cell = p.{prefix}_cell
+     AND c.starts_minute >= p.{window}_from - {CELL_SPAN_MINUTES}
+     AND c.starts_minute <= p.{window}_to AND c.ends_minute >= p.{window}_from
+     AND c.reach_xmin <= p.{prefix}_xlo AND c.reach_xmax >= p.{prefix}_xhi
+     AND c.reach_ymin <= p.{prefix}_ylo AND c.reach_ymax >= p.{prefix}_yhi
+     AND c.reach_umin <= p.{prefix}_ulo AND c.reach_umax >= p.{prefix}_uhi
+     AND c.reach_vmin <= p.{prefix}_vlo AND c.reach_vmax >= p.{prefix}_vhi"""
+
+
 TRIPS_FOR_PARCEL_SQL = f"""
 WITH p AS MATERIALIZED (
     SELECT {_PARCEL_COLUMNS}, p.shipper_id, p.size_class, p.weight_grams,
-        ST_X(p.pickup_merc) AS pu_x, ST_Y(p.pickup_merc) AS pu_y,
-        ST_X(p.dropoff_merc) AS dr_x, ST_Y(p.dropoff_merc) AS dr_y,
+        {_point_bounds_sql("p.pickup_merc", "pu")},
+        {_point_bounds_sql("p.dropoff_merc", "dr")},
+        {minute_sql("p.pickup_window_start", "ceil")} AS pw_from,
+        {minute_sql("p.pickup_window_end", "floor")} AS pw_to,
+        {minute_sql("p.delivery_window_start", "ceil")} AS dw_from,
+        {minute_sql("p.delivery_window_end", "floor")} AS dw_to,
         {cell_sql("ST_X(p.pickup_point)", "ST_Y(p.pickup_point)")} AS pu_cell,
         {cell_sql("ST_X(p.dropoff_point)", "ST_Y(p.dropoff_point)")} AS dr_cell
     FROM parcels_parcel p
     WHERE p.id = %(parcel_id)s
 ),
 cand AS MATERIALIZED (
-    -- Trips with a piece whose reach holds the pickup and whose time range meets the pickup
+    -- Trips with a piece whose octagon holds the pickup and whose time range meets the pickup
     -- window, and likewise for the drop-off and the delivery window: two index-only range
-    -- scans of the (cell, starts_at, ...) B-tree, intersected (HashSetOp or sort: never
+    -- scans of the (cell, starts_minute, ...) B-tree, intersected (HashSetOp or sort: never
     -- quadratic, whatever the prepared plan's row estimates).
-    SELECT c.trip_id
-    FROM p JOIN matching_tripcell c
-      ON c.cell = p.pu_cell
-     AND c.starts_at >= p.pw_start - interval '{CELL_SPAN}' AND c.starts_at <= p.pw_end
-     AND c.ends_at >= p.pw_start
-     AND c.reach_xmin <= p.pu_x AND c.reach_xmax >= p.pu_x
-     AND c.reach_ymin <= p.pu_y AND c.reach_ymax >= p.pu_y
+    {_cell_probe_sql("pu", "pw")}
     INTERSECT
-    SELECT c.trip_id
-    FROM p JOIN matching_tripcell c
-      ON c.cell = p.dr_cell
-     AND c.starts_at >= p.dw_start - interval '{CELL_SPAN}' AND c.starts_at <= p.dw_end
-     AND c.ends_at >= p.dw_start
-     AND c.reach_xmin <= p.dr_x AND c.reach_xmax >= p.dr_x
-     AND c.reach_ymin <= p.dr_y AND c.reach_ymax >= p.dr_y
+    {_cell_probe_sql("dr", "dw")}
 ),
 near AS MATERIALIZED (
     SELECT {_TRIP_COLUMNS}, p.parcel_id, p.pu_point, p.dr_point, p.pu_merc, p.dr_merc,
         p.pw_start, p.pw_end, p.dw_start, p.dw_end
     FROM cand
     JOIN trips_trip t ON t.id = cand.trip_id
-    JOIN accounts_courierprofile cp ON cp.user_id = t.courier_id
     CROSS JOIN p
     WHERE t.status IN ('planned', 'active')
-      AND cp.verification_status = '{VerificationStatus.VERIFIED.value}'
       AND t.courier_id <> p.shipper_id
       AND array_position({SIZE_ARRAY}, t.max_size_class::text)
           >= array_position({SIZE_ARRAY}, p.size_class::text)
@@ -192,7 +225,7 @@ near AS MATERIALIZED (
       AND ST_DWithin(t.route_merc, p.pu_merc, t.corridor_m * %(pickup_scale)s)
       AND ST_DWithin(t.route_merc, p.dr_merc, t.corridor_m * %(dropoff_scale)s)
 ),
-{_FIT_TAIL}
+{_fit_tail(_COURIER_VERIFIED)}
 """
 
 PARCELS_FOR_TRIP_SQL = f"""
@@ -231,7 +264,7 @@ near AS MATERIALIZED (
       AND ST_DWithin(t.route_merc, p.dropoff_merc,
                      t.corridor_m * {PREFILTER_MARGIN} / cos(radians(ST_Y(p.dropoff_point))))
 ),
-{_FIT_TAIL}
+{_fit_tail()}
 """
 
 

@@ -55,6 +55,9 @@ class TripSegment(models.Model):
     - `reach_box`: the piece's bounding box grown by the trip's corridor, in Mercator units at
       the piece's latitude. A point can lie within the corridor of a point of this piece only if
       it lies inside this box;
+    - `reach_diag`: the same box in the frame turned by 45 degrees, u = x + y and v = x - y
+      (grown by the corridor times sqrt(2)). A point within the corridor lies in both boxes, an
+      octagon: for a diagonal piece about half the area of its bounding box;
     - `active_range`: when the courier can be on this piece, from the earliest departure plus the
       time to the piece's start to the latest departure plus the time to its end (metres on the
       spheroid, as the engine measures positions), widened by a minute.
@@ -66,6 +69,7 @@ class TripSegment(models.Model):
         "trips.Trip", on_delete=models.CASCADE, related_name="segments", db_index=False
     )
     reach_box = BoxField()
+    reach_diag = BoxField()
     active_range = DateTimeRangeField()
 
     class Meta:
@@ -76,42 +80,53 @@ class TripSegment(models.Model):
 
 
 class TripCell(models.Model):
-    """A TripSegment listed under one grid cell its reach overlaps (cells of about
-    segments.CELL_M metres, `segments.cell_sql`), for a stretch of its time range of at most
-    segments.CELL_SPAN (a longer range is cut into several rows), with its reach box as four
-    numbers (Mercator units).
+    """A matchable trip listed under one grid cell (of about segments.CELL_M metres,
+    `segments.cell_sql`) that the octagon (reach and diagonal reach) of one of its pieces
+    overlaps, with the octagon and the time range around all of its pieces there, cut into
+    stretches of at most segments.CELL_SPAN_MINUTES (a longer range makes several rows).
 
     Parcel -> trips reads one B-tree for the point's cell and the window: a contiguous,
-    index-only range scan over `starts_at` in [window start - CELL_SPAN, window end]. Every
-    other condition (the time range meets the window, the reach holds the point) is on key
-    columns too, so the B-tree checks it on the index entry itself and hands back only the
-    pieces a (reach, time) GiST would return, without an R-tree's visits to the many pages of
-    overlapping reaches (docs/bench.md). Rebuilt with the segments by
+    index-only range scan over `starts_minute` in [window start - CELL_SPAN_MINUTES, window
+    end]. Every other condition (the time range meets the window, the octagon holds the point)
+    is on key columns too, so the B-tree checks it on the index entry itself and hands back only
+    the trips whose octagon there holds the point (docs/bench.md).
+
+    Every column is a 4-byte integer, rounded outward: times in minutes since the Unix epoch
+    (start down, end up), the bounds in Mercator units (minimum down, maximum up) of x, y,
+    u = x + y and v = x - y. Rebuilt with the segments by
     matching.segments.trip_segments_rebuild."""
 
     # db_index=False: the named index below serves the foreign key (one index, not two).
     trip = models.ForeignKey(
         "trips.Trip", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    cell = models.BigIntegerField()
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
-    reach_xmin = models.FloatField()
-    reach_xmax = models.FloatField()
-    reach_ymin = models.FloatField()
-    reach_ymax = models.FloatField()
+    cell = models.IntegerField()
+    starts_minute = models.IntegerField()
+    ends_minute = models.IntegerField()
+    reach_xmin = models.IntegerField()
+    reach_xmax = models.IntegerField()
+    reach_ymin = models.IntegerField()
+    reach_ymax = models.IntegerField()
+    reach_umin = models.IntegerField()
+    reach_umax = models.IntegerField()
+    reach_vmin = models.IntegerField()
+    reach_vmax = models.IntegerField()
 
     class Meta:
         indexes = [
             models.Index(
                 fields=[
                     "cell",
-                    "starts_at",
-                    "ends_at",
+                    "starts_minute",
+                    "ends_minute",
                     "reach_xmin",
                     "reach_xmax",
                     "reach_ymin",
                     "reach_ymax",
+                    "reach_umin",
+                    "reach_umax",
+                    "reach_vmin",
+                    "reach_vmax",
                 ],
                 include=["trip"],
                 name="tripcell_cell_time",
