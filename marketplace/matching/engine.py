@@ -87,12 +87,9 @@ def mercator_scale(latitude: float) -> float:
 # Shared tail: measure each (trip, parcel) pair in `near`, keep the true fits, rank them. Every
 # step is MATERIALIZED so each costly expression runs once per pair, and only on the pairs the
 # cheaper checks before it kept (order in Mercator, then offsets, then positions on the spheroid).
-# The courier is verified: checked last, on the fits only (one lookup each, not one per candidate).
-_COURIER_VERIFIED = f"""
-  AND EXISTS (SELECT 1 FROM accounts_courierprofile cp
-              WHERE cp.user_id = windowed.courier_id
-                AND cp.verification_status = '{VerificationStatus.VERIFIED.value}')"""
-
+# Positions (a measured route read per pair) are needed only to check the times of the pairs that
+# can still make the first `limit`: the pairs are taken in order of detour, twice the limit at
+# first, and all of them only when those do not settle the ranking.
 _FIT_TAIL = """
 located AS MATERIALIZED (
     SELECT n.*,
@@ -111,42 +108,84 @@ offset_ AS MATERIALIZED (
     FROM located l
     WHERE l.frac_p < l.frac_d
 ),
-measured AS MATERIALIZED (
-    -- Metres along the route on the spheroid, up to the point nearest the pickup / drop-off:
-    -- the M of that point on the measured route (the same line, so the same fraction).
-    SELECT o.*,
-        ST_M(ST_LineInterpolatePoint(r.measured, o.frac_p)) AS pos_p,
-        ST_M(ST_LineInterpolatePoint(r.measured, o.frac_d)) AS pos_d
+ranked AS MATERIALIZED (
+    -- Detour in whole metres, as Fit.detour_m reports it: equal detours then go by drop-off
+    -- time instead of by centimetres of floating-point noise.
+    SELECT o.*, round(2 * (o.off_p + o.off_d)) AS detour_m
     FROM offset_ o
-    JOIN matching_triproute r ON r.trip_id = o.trip_id
     WHERE o.off_p <= o.corridor_m AND o.off_d <= o.corridor_m
 ),
-timed AS (
-    SELECT m.*,
-        make_interval(secs => m.pos_p * 3.6 / m.speed_kmh) AS t_p,
-        make_interval(secs => m.pos_d * 3.6 / m.speed_kmh) AS t_d
-    FROM measured m
+first AS MATERIALIZED (
+    SELECT * FROM ranked ORDER BY detour_m LIMIT 2 * %(limit)s
 ),
-windowed AS (
-    SELECT t.*,
-        GREATEST(t.departure_earliest, t.pw_start - t.t_p, t.dw_start - t.t_d) AS dep_lo,
-        LEAST(t.departure_latest, t.pw_end - t.t_p, t.dw_end - t.t_d) AS dep_hi
-    FROM timed t
+first_fits AS MATERIALIZED (
+    {fits_over_first}
+    ORDER BY detour_m, dropoff_at, trip_id, parcel_id
+    LIMIT %(limit)s
+),
+settled AS MATERIALIZED (
+    -- The best fits among `first` are the best of all when `first` holds every pair, or when
+    -- they fill the limit with detours smaller than any pair left out of `first` can have.
+    SELECT (SELECT count(*) FROM first) < 2 * %(limit)s
+        OR ((SELECT count(*) FROM first_fits) = %(limit)s
+            AND (SELECT max(detour_m) FROM first_fits) < (SELECT max(detour_m) FROM first)) AS ok
 )
-SELECT trip_id, parcel_id, courier_id, round(pos_p)::int, round(pos_d)::int, off_p, off_d,
-       dep_lo + t_p, dep_lo + t_d
-FROM windowed
-WHERE dep_lo <= dep_hi{final_filter}
--- Detour in whole metres, as Fit.detour_m reports it: equal detours then go by drop-off time
--- instead of by centimetres of floating-point noise.
-ORDER BY round(2 * (off_p + off_d)), dep_lo + t_d, trip_id, parcel_id
-LIMIT %(limit)s
+SELECT trip_id, parcel_id, courier_id, pos_p, pos_d, off_p, off_d, pickup_at, dropoff_at
+FROM (
+    SELECT * FROM first_fits WHERE (SELECT ok FROM settled)
+    UNION ALL
+    (
+        {fits_over_ranked}
+        AND NOT (SELECT ok FROM settled)
+        ORDER BY detour_m, dropoff_at, trip_id, parcel_id
+        LIMIT %(limit)s
+    )
+) best
+ORDER BY detour_m, dropoff_at, trip_id, parcel_id
 """
 
 
+def _fits_over(source: str, final_filter: str) -> str:
+    """The pairs of `source` (ranked rows) whose times fit: positions along the route (metres on
+    the spheroid up to the point nearest the pickup / drop-off: the M of that point on the
+    measured route, the same line, so the same fraction), the times they take at the trip's
+    speed, and a departure inside the trip's departure window that passes the pickup inside the
+    pickup window and the drop-off inside the delivery window."""
+    return f"""SELECT w.trip_id, w.parcel_id, w.courier_id,
+           round(w.pos_p)::int AS pos_p, round(w.pos_d)::int AS pos_d, w.off_p, w.off_d,
+           w.dep_lo + w.t_p AS pickup_at, w.dep_lo + w.t_d AS dropoff_at, w.detour_m
+    FROM (
+        SELECT t.*,
+            GREATEST(t.departure_earliest, t.pw_start - t.t_p, t.dw_start - t.t_d) AS dep_lo,
+            LEAST(t.departure_latest, t.pw_end - t.t_p, t.dw_end - t.t_d) AS dep_hi
+        FROM (
+            SELECT m.*,
+                make_interval(secs => m.pos_p * 3.6 / m.speed_kmh) AS t_p,
+                make_interval(secs => m.pos_d * 3.6 / m.speed_kmh) AS t_d
+            FROM (
+                SELECT k.*,
+                    ST_M(ST_LineInterpolatePoint(r.measured, k.frac_p)) AS pos_p,
+                    ST_M(ST_LineInterpolatePoint(r.measured, k.frac_d)) AS pos_d
+                FROM {source} k
+                JOIN matching_triproute r ON r.trip_id = k.trip_id
+            ) m
+        ) t
+    ) w
+    WHERE w.dep_lo <= w.dep_hi{final_filter}"""
+
+
 def _fit_tail(final_filter: str = "") -> str:
-    """The shared tail, with `final_filter` (SQL starting with AND) on the fits."""
-    return _FIT_TAIL.replace("{final_filter}", final_filter)
+    """The shared tail, with `final_filter` (SQL starting with AND, on `w`) on the fits."""
+    return _FIT_TAIL.replace("{fits_over_first}", _fits_over("first", final_filter)).replace(
+        "{fits_over_ranked}", _fits_over("ranked", final_filter)
+    )
+
+
+# The courier is verified: checked on the fits only (one lookup each, not one per candidate).
+_COURIER_VERIFIED = f"""
+      AND EXISTS (SELECT 1 FROM accounts_courierprofile cp
+                  WHERE cp.user_id = w.courier_id
+                    AND cp.verification_status = '{VerificationStatus.VERIFIED.value}')"""
 
 
 _TRIP_COLUMNS = """

@@ -4,6 +4,7 @@ direction, at cell edges and in both hemispheres."""
 
 import math
 import random
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.gis.geos import LineString
@@ -15,7 +16,7 @@ from marketplace.matching.segments import CELL_M, cell_sql
 from marketplace.trips.services import trip_create
 from tests.factories.accounts import CourierFactory
 from tests.factories.geo import pt
-from tests.factories.matching import parcel_near
+from tests.factories.matching import base_time, parcel_near
 
 pytestmark = pytest.mark.django_db
 
@@ -29,26 +30,27 @@ def _fwd(lonlat: tuple[float, float], azimuth: float, metres: float) -> tuple[fl
     return (lon, lat)
 
 
-def _heading_trip(origin: tuple[float, float], azimuth: float):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def t0() -> datetime:
+    """One departure time for the whole test: base_time() moves on with the clock, and a trip
+    and a parcel a minute apart would not fit."""
+    return base_time()
+
+
+def _heading_trip(origin: tuple[float, float], azimuth: float, t0: datetime):  # type: ignore[no-untyped-def]
     """A bike trip (corridor 1 000 m) along a geodesic from `origin` towards `azimuth`."""
     points = [_fwd(origin, azimuth, i * STEP_M) for i in range(STEPS + 1)]
     return trip_create(
         courier=CourierFactory(),
         route=LineString(points, srid=4326),
         route_source="geojson",
-        **_departure(),
+        departure_earliest=t0,
+        departure_latest=t0 + timedelta(minutes=10),
     )
 
 
-def _departure() -> dict:
-    from tests.factories.matching import base_time
-
-    t0 = base_time()
-    return {"departure_earliest": t0, "departure_latest": t0}
-
-
-def _parcel(pickup: tuple[float, float], dropoff: tuple[float, float]):  # type: ignore[no-untyped-def]
-    return parcel_near(pickup_point=pt(pickup), dropoff_point=pt(dropoff))
+def _parcel(pickup: tuple[float, float], dropoff: tuple[float, float], t0: datetime):  # type: ignore[no-untyped-def]
+    return parcel_near(pickup_point=pt(pickup), dropoff_point=pt(dropoff), t0=t0)
 
 
 def _trip_ids(parcel) -> set[int]:  # type: ignore[no-untyped-def]
@@ -58,31 +60,31 @@ def _trip_ids(parcel) -> set[int]:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize("azimuth", [45, 120, 225, 300, 10])
 @pytest.mark.parametrize(("across_m", "fits"), [(990, True), (-990, True), (1_010, False)])
-def test_diagonal_routes_keep_their_corridor(place, azimuth, across_m, fits):
+def test_diagonal_routes_keep_their_corridor(place, azimuth, across_m, fits, t0):
     # given a straight route in a direction where its bounding box is much wider than its
     # corridor: the diagonal box is what keeps the probe tight, and must not cut into the corridor
     origin = PLACES[place]
-    trip = _heading_trip(origin, azimuth)
+    trip = _heading_trip(origin, azimuth, t0)
     # when the pickup and the drop-off lie across the route from points 2 km and 8 km along it
     pickup = _fwd(_fwd(origin, azimuth, 2_000), azimuth + 90, across_m)
     dropoff = _fwd(_fwd(origin, azimuth, 8_000), azimuth + 90, across_m)
-    parcel = _parcel(pickup, dropoff)
+    parcel = _parcel(pickup, dropoff, t0)
     # then the engine finds the trip exactly when both are within the 1 000 m corridor
     assert (trip.pk in _trip_ids(parcel)) is fits
 
 
 @pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize("azimuth", [45, 200])
-def test_points_all_around_the_route_ends_fit(place, azimuth):
+def test_points_all_around_the_route_ends_fit(place, azimuth, t0):
     # given a diagonal route; every point 980 m from its start or its end lies in its corridor,
     # in whichever direction (the octagon's corners and sides all lie outside that circle)
     origin = PLACES[place]
-    trip = _heading_trip(origin, azimuth)
+    trip = _heading_trip(origin, azimuth, t0)
     end = _fwd(origin, azimuth, STEPS * STEP_M)
     for k in range(16):
         around = azimuth + k * 22.5
         # when the pickup lies 980 m from the start and the drop-off 980 m from the end
-        parcel = _parcel(_fwd(origin, around, 980), _fwd(end, around, 980))
+        parcel = _parcel(_fwd(origin, around, 980), _fwd(end, around, 980), t0)
         # then the trip fits
         assert trip.pk in _trip_ids(parcel), f"direction {around} degrees"
 
@@ -103,9 +105,9 @@ def _cell_of(lonlat: tuple[float, float]) -> int:
 
 
 @pytest.mark.parametrize("place", [*PLACES, "ushuaia"])
-def test_cells_cover_the_corridor_and_skip_the_box_corners(place):
+def test_cells_cover_the_corridor_and_skip_the_box_corners(place, t0):
     origin = {**PLACES, "ushuaia": (-68.30, -54.80)}[place]
-    trip = _heading_trip(origin, 45)
+    trip = _heading_trip(origin, 45, t0)
     cells = _cells_of_trip(trip.pk)
     # every point within the corridor (random, up to 1 000 m from a random point of the route)
     # lies in a listed cell
@@ -122,7 +124,7 @@ def test_cells_cover_the_corridor_and_skip_the_box_corners(place):
     assert _cell_of(far) not in cells
 
 
-def test_points_on_cell_edges_fit():
+def test_points_on_cell_edges_fit(t0):
     # given a route due east along a row edge of the grid, and points exactly on cell edges
     row_deg = CELL_M / 111_000
     lat = 2_909 * row_deg  # a row edge near 52.4 degrees
@@ -133,13 +135,14 @@ def test_points_on_cell_edges_fit():
         courier=CourierFactory(),
         route=LineString(route, srid=4326),
         route_source="geojson",
-        **_departure(),
+        departure_earliest=t0,
+        departure_latest=t0 + timedelta(minutes=10),
     )
     # when the pickup and the drop-off lie on cell corners, on and off the route
     for pickup, dropoff in [
         ((lon, lat), (lon + 5 * width, lat)),
         ((lon + width, lat + row_deg / 4), (lon + 4 * width, lat - row_deg / 4)),
     ]:
-        parcel = _parcel(pickup, dropoff)
+        parcel = _parcel(pickup, dropoff, t0)
         # then the trip fits
         assert trip.pk in _trip_ids(parcel), (pickup, dropoff)

@@ -201,6 +201,37 @@ def test_trip_to_parcels_ranks_the_same_way():
     assert parcel_ids(trip) == [close.pk, middle.pk, far.pk]
 
 
+def _head_of_full_ranking(rank, count: int) -> None:
+    full = rank(1_000)
+    assert len(full) == count
+    for limit in range(1, count + 1):
+        assert rank(limit) == full[:limit], f"limit {limit}"
+
+
+def test_a_limit_cuts_the_full_ranking_with_ties_at_the_edge():
+    # given seven trips whose detours for the parcel are 0, 0, 0 (three equal trips: a tie the
+    # engine breaks by drop-off time, then trip id), 600, 1 200, 1 800 and 2 400 m
+    t0 = base_time()
+    for north_m in (0, 0, 0, 150, 300, 450, 600):
+        line_trip(north_m=north_m, t0=t0)
+    parcel = parcel_near(pickup=(2_000, 0), dropoff=(8_000, 0), t0=t0)
+    # then every limit returns the head of the full ranking: the engine checks the times of the
+    # pairs with the smallest detours first and must not let a tie at the edge cut it wrongly
+    _head_of_full_ranking(
+        lambda limit: [f.trip_id for f in engine.trips_for_parcel(parcel, limit=limit)], 7
+    )
+
+
+def test_a_limit_cuts_the_full_ranking_of_parcels_too():
+    trip = line_trip()
+    for north_m in (100, 100, 250, 400, 400, 700):
+        parcel_near(pickup=(2_000, north_m), dropoff=(8_000, north_m))
+    trip.refresh_from_db()
+    _head_of_full_ranking(
+        lambda limit: [f.parcel_id for f in engine.parcels_for_trip(trip, limit=limit)], 6
+    )
+
+
 @pytest.mark.parametrize("origin", [BERLIN, (25.0, 70.0), (-68.30, -62.0), (-78.47, -0.18)])
 def test_positions_are_spheroid_metres_even_on_one_long_step(origin):
     # given a route of one 24 km diagonal step (the engine reads positions from a measured route,
