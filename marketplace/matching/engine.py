@@ -18,7 +18,7 @@ How it stays fast (numbers in docs/bench.md):
   latitude), the same box in the frame turned by 45 degrees (the two make an octagon around
   the piece) and its own time range (when the courier can be on that piece: earliest departure +
   time to its start, latest departure + time to its end). matching_tripcell lists each trip once
-  per grid cell of about 2 km that one of its pieces' octagons overlaps, with the octagon and
+  per grid cell of about 1 km that one of its pieces' octagons overlaps, with the octagon and
   time range around all of its pieces there, as 4-byte integers rounded outward. Parcel ->
   trips reads the B-tree (cell, starts_minute, ends_minute, octagon bounds) INCLUDE (trip_id)
   twice, index-only, each a contiguous range: trips in the pickup's cell whose octagon holds the
