@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import connection, transaction
 
 # Steps (vertex to vertex) per piece. Smaller pieces give tighter boxes but more rows; 3 and 6
 # measured the same (docs/bench.md).
@@ -247,7 +247,10 @@ def trip_segments_rebuild(trip_ids: Iterable[int]) -> None:
     ids = list(trip_ids)
     if not ids:
         return
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The planner's estimates for these statements (generate_series guesses 1 000 rows) pass
+        # the JIT threshold, and compiling took ~430 ms per trip where running takes a few.
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(_REBUILD_SQL, {"ids": ids})
         cursor.execute(CELLS_SQL, {"ids": ids})
         # A separate statement: in the same one, the insert would meet the old row's key.

@@ -38,6 +38,7 @@ def test_bench_prints_engine_and_baseline_figures_and_the_oracle_passes():
     assert "oracle: 5 parcels and 5 trips checked" in text
     assert "oracle: PASS" in text
     assert "targets: " in text
+    assert "index upkeep: one trip's pieces, cells and measured route rebuilt in" in text
     # the city is in the real tables, and the baseline's scratch columns are gone again
     assert Trip.objects.filter(status="active").count() == 300
     assert Parcel.objects.filter(status="open").count() == 300

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
+from django.db import connection, transaction
 
 from marketplace.accounts.models import VerificationStatus
 from marketplace.matching import engine
@@ -47,12 +47,15 @@ from marketplace.matching.oracle import (
     load_parcels,
     load_trips,
 )
+from marketplace.matching.segments import trip_segments_rebuild
 from marketplace.parcels.models import Parcel
 from marketplace.trips.models import Trip
 
 LIMIT = 50
 WARMUP = 5
 ALL = 1_000_000
+# Trips whose matching index is rebuilt (and timed) after the latency series.
+REBUILD_SAMPLES = 50
 # Targets at the largest size (the issue): p95 in ms, and the speed-up over the baseline.
 PARCEL_P95_MS = 20.0
 PARCEL_SPEEDUP = 10.0
@@ -237,6 +240,7 @@ class Command(BaseCommand):
         t2p_baseline = _timed(trips, lambda t: baseline_parcels_for_trip(t, limit=LIMIT))
         elapsed = time.perf_counter() - t0
         self.out(f"baseline timing: {elapsed:.1f} s, load average {_load_average()}")
+        self.out(_rebuild_timing(trips[:REBUILD_SAMPLES]))
 
         result = SizeResult(
             n,
@@ -417,6 +421,21 @@ def _timed(objs: Sequence[Any], run: Callable[[Any], list[int]]) -> Series:
         ms.append((time.perf_counter() - t0) * 1000)
         results.append(got)
     return Series(np.array(ms), results)
+
+
+def _rebuild_timing(trips: Sequence[Trip]) -> str:
+    """What the index costs on the write path: rebuilding one trip's pieces, cells and measured
+    route, as trip services do on every change (the same rows come back)."""
+    ms = []
+    for trip in trips:
+        t0 = time.perf_counter()
+        with transaction.atomic():
+            trip_segments_rebuild([trip.pk])
+        ms.append((time.perf_counter() - t0) * 1000)
+    return (
+        f"index upkeep: one trip's pieces, cells and measured route rebuilt in "
+        f"{np.percentile(ms, 50):.1f} ms p50, {np.percentile(ms, 95):.1f} ms p95 ({len(ms)} trips)"
+    )
 
 
 def oracle_trips_all() -> list[OracleTrip]:
