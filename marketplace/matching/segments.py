@@ -249,10 +249,14 @@ def trip_segments_rebuild(trip_ids: Iterable[int]) -> None:
         return
     with transaction.atomic(), connection.cursor() as cursor:
         # The planner's estimates for these statements (generate_series guesses 1 000 rows) pass
-        # the JIT threshold, and compiling took ~430 ms per trip where running takes a few.
-        cursor.execute("SET LOCAL jit = off")
+        # the JIT threshold, and compiling took ~430 ms per trip where running takes a few. JIT
+        # is off for them only: the caller's transaction gets its own setting back (an error
+        # rolls the savepoint, and the setting with it, back).
+        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+        jit = cursor.fetchone()[0]
         cursor.execute(_REBUILD_SQL, {"ids": ids})
         cursor.execute(CELLS_SQL, {"ids": ids})
         # A separate statement: in the same one, the insert would meet the old row's key.
         cursor.execute("DELETE FROM matching_triproute WHERE trip_id = ANY(%(ids)s)", {"ids": ids})
         cursor.execute(MEASURED_SQL, {"ids": ids})
+        cursor.execute("SELECT set_config('jit', %s, true)", [jit])

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.gis.geos import LineString
-from django.db import connection
+from django.db import connection, transaction
 from pyproj import Geod
 
 from marketplace.matching import engine
@@ -116,12 +116,22 @@ def test_cells_cover_the_corridor_and_skip_the_box_corners(place, t0):
         on_route = _fwd(origin, 45, rng.uniform(0, STEPS * STEP_M))
         point = _fwd(on_route, rng.uniform(0, 360), rng.uniform(0, 1_000))
         assert _cell_of(point) in cells, point
-    # and the cells in the far corners of the route's 9 x 9 km bounding box, 4 km or more from
-    # it, are not listed: the octagon leaves them out
-    corner = _fwd(_fwd(origin, 135, 4_000 + CELL_M), 45, 0)
-    assert _cell_of(corner) not in cells
-    far = _fwd(origin, 135, math.hypot(4_000, 4_000))
-    assert _cell_of(far) not in cells
+    # and the cells in the far corners of the route's bounding box (its single piece runs 7 km
+    # east and 7 km north), 5 km from the route, are not listed: the octagon leaves them out
+    for corner in (_fwd(origin, 90, 7_000), _fwd(origin, 0, 7_000)):
+        assert _cell_of(corner) not in cells, corner
+
+
+def test_the_rebuild_leaves_the_callers_jit_setting_alone(t0):
+    # given a transaction that wants JIT on
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = on")
+        # when a trip (and so its matching index) is built in it
+        trip = _heading_trip(PLACES["berlin"], 45, t0)
+        # then the index is there, and the transaction still has JIT on
+        assert _cells_of_trip(trip.pk)
+        cursor.execute("SELECT current_setting('jit')")
+        assert cursor.fetchone()[0] == "on"
 
 
 def test_points_on_cell_edges_fit(t0):
