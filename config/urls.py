@@ -6,10 +6,10 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
-    path("webhooks/stripe/", include("marketplace.payments.urls")),
-    path("", include("marketplace.tracking.urls")),
-    path("", include("marketplace.chat.urls")),
-    path("", include("marketplace.returns.urls")),
+    path("webhooks/stripe/", include("marketplace.api.stripe_webhooks")),
+    path("", include("marketplace.web.tracking_urls")),
+    path("", include("marketplace.web.chat_urls")),
+    path("", include("marketplace.web.returns_urls")),
     path("", include("marketplace.web.urls")),
 ]
 if settings.DEBUG:

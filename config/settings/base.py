@@ -49,7 +49,9 @@ INSTALLED_APPS = [
     "marketplace.tracking",
     "marketplace.chat",
     "marketplace.returns",
+    "marketplace.lifecycle",
     "marketplace.web",
+    "marketplace.backoffice",
 ]
 
 MIDDLEWARE = [

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from marketplace.accounts.models import (
@@ -126,3 +129,10 @@ def courier_set_verification(
         locked.verification_note = note
     locked.save()
     return locked
+
+
+def courier_reliability_penalise(*, courier: User) -> None:
+    """The courier gave up an accepted parcel: COURIER_CANCEL_PENALTY points off (not below 0)."""
+    CourierProfile.objects.filter(user=courier).update(
+        reliability_score=Greatest(F("reliability_score") - settings.COURIER_CANCEL_PENALTY, 0)
+    )

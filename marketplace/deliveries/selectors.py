@@ -82,3 +82,7 @@ def cancellation_fee_now(*, parcel: Parcel, delivery: Delivery | None) -> int:
     if delivery.trip.status != TripStatus.ACTIVE:
         return 0
     return min(settings.CANCELLATION_FEE, parcel.price_total)
+
+
+def deliveries_on_trip(*, trip: Trip, statuses: list[str]) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(trip=trip, status__in=statuses)

@@ -1,4 +1,6 @@
-"""Offers and acceptance.
+"""Offers: made from the engine's fits, withdrawn, declined, expired, and the checks of an
+acceptance. These change offers only; accepting (the parcel matched, the trip's room taken, the
+delivery created) and re-matching after commit are `marketplace.lifecycle.matching`'s.
 
 Lock order (everywhere in the codebase): parcel, then trip, then offer/delivery rows. Accepting
 locks the parcel row first, so when many couriers accept the same parcel at once they queue on
@@ -11,25 +13,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from marketplace.accounts.models import User, VerificationStatus
 from marketplace.core.exceptions import ConflictError, NotAllowedError, NotFoundError
 from marketplace.core.money import format_money
-from marketplace.core.transactions import enqueue_on_commit
 from marketplace.matching import engine
 from marketplace.matching.models import Offer, OfferStatus
 from marketplace.notifications.services import notify
 from marketplace.parcels.models import Parcel, ParcelStatus
-from marketplace.parcels.services import parcel_transition, refund_on_commit
 from marketplace.trips.models import Trip
-
-
-def _enqueue_match_parcel(parcel_id: int) -> None:
-    from marketplace.matching import tasks
-
-    enqueue_on_commit(tasks.match_parcel, parcel_id)
 
 
 def _offer_values(fit: engine.Fit, rank: int, expires_at: object) -> dict[str, object]:
@@ -119,7 +112,27 @@ def offers_withdraw(*, parcel: Parcel, except_offer: Offer | None = None) -> int
     return qs.update(status=OfferStatus.WITHDRAWN, updated_at=timezone.now())
 
 
-def _require_verified(courier: User) -> None:
+def offers_withdraw_for_trip(*, trip: Trip) -> list[int]:
+    """A trip that ends withdraws its pending offers. Returns those parcels' ids, in order, for
+    the caller to offer to the next couriers."""
+    pending = Offer.objects.filter(trip=trip, status=OfferStatus.PENDING)
+    parcel_ids = sorted(set(pending.values_list("parcel_id", flat=True)))
+    pending.update(status=OfferStatus.WITHDRAWN, updated_at=timezone.now())
+    return parcel_ids
+
+
+def offer_of_courier(*, offer_id: int, courier: User) -> Offer:
+    offer = Offer.objects.filter(pk=offer_id, courier=courier).first()
+    if offer is None:
+        raise NotFoundError("No such offer.")
+    return offer
+
+
+def offer_lock(offer_id: int) -> Offer:
+    return Offer.objects.select_for_update().get(pk=offer_id)
+
+
+def courier_require_verified(courier: User) -> None:
     profile = getattr(courier, "courier_profile", None)
     if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
         raise NotAllowedError(
@@ -128,22 +141,9 @@ def _require_verified(courier: User) -> None:
         )
 
 
-@transaction.atomic
-def offer_accept(*, offer_id: int, courier: User):  # type: ignore[no-untyped-def]
-    """Accept an offer: exactly one courier wins a parcel. Reserves the trip's room, withdraws
-    the parcel's other offers and creates the delivery. Others get a ConflictError (409)."""
-    from marketplace.deliveries.services import delivery_create
-
-    offer = Offer.objects.filter(pk=offer_id, courier=courier).first()
-    if offer is None:
-        raise NotFoundError("No such offer.")
-    _require_verified(courier)
-    parcel = Parcel.objects.select_for_update().get(pk=offer.parcel_id)
-    trip = Trip.objects.select_for_update().get(pk=offer.trip_id)
-    offer = Offer.objects.select_for_update().get(pk=offer.pk)
-
-    if offer.status == OfferStatus.ACCEPTED and hasattr(offer, "delivery"):
-        return offer.delivery  # a retried accept by the winner changes nothing more
+def offer_check_acceptable(*, offer: Offer, parcel: Parcel, trip: Trip) -> None:
+    """Refuse (409) an acceptance that can no longer win: the parcel taken, the offer closed or
+    expired, the trip over or full. The caller holds the parcel's, trip's and offer's locks."""
     if parcel.status != ParcelStatus.OPEN:
         raise ConflictError("Another courier has already taken this parcel.", code="parcel_taken")
     if offer.status != OfferStatus.PENDING:
@@ -157,31 +157,19 @@ def offer_accept(*, offer_id: int, courier: User):  # type: ignore[no-untyped-de
     if trip.free_parcels < 1 or trip.free_weight_grams < parcel.weight_grams:
         raise ConflictError("The trip has no room left for this parcel.", code="no_capacity")
 
-    parcel = parcel_transition(
-        parcel=parcel,
-        to_status=ParcelStatus.MATCHED,
-        actor=courier,
-        note="Accepted by a courier",
-    )
-    Trip.objects.filter(pk=trip.pk).update(
-        reserved_weight_grams=F("reserved_weight_grams") + parcel.weight_grams,
-        reserved_parcels=F("reserved_parcels") + 1,
-    )
+
+def offer_mark_accepted(*, offer: Offer, parcel: Parcel) -> Offer:
+    """The offer won its parcel: accepted, and the parcel's other pending offers withdrawn."""
     offer.status = OfferStatus.ACCEPTED
     offer.responded_at = timezone.now()
     offer.save(update_fields=["status", "responded_at", "updated_at"])
     offers_withdraw(parcel=parcel, except_offer=offer)
-    trip.refresh_from_db()
-    delivery = delivery_create(parcel=parcel, trip=trip, offer=offer)
-    notify(
-        user=parcel.shipper,
-        kind="parcel_assigned",
-        title=f"A courier is taking parcel #{parcel.pk}",
-        body=f"{courier.get_short_name()} will pick it up around "
-        f"{timezone.localtime(delivery.predicted_pickup_at):%H:%M}.",
-        data={"parcel_id": parcel.pk, "delivery_id": delivery.pk},
-    )
-    return delivery
+    return offer
+
+
+def offer_cancel_accepted(*, offer_id: int | None) -> None:
+    """The delivery made from this offer was given up: the courier is not asked again."""
+    Offer.objects.filter(pk=offer_id).update(status=OfferStatus.CANCELLED)
 
 
 @transaction.atomic
@@ -196,13 +184,13 @@ def offer_decline(*, offer_id: int, courier: User) -> Offer:
     offer.status = OfferStatus.DECLINED
     offer.responded_at = timezone.now()
     offer.save(update_fields=["status", "responded_at", "updated_at"])
-    _enqueue_match_parcel(offer.parcel_id)  # the next courier in line gets the slot
     return offer
 
 
 @transaction.atomic
-def offers_expire(*, now: object = None) -> int:
-    """Expire pending offers past their time and offer those parcels to the next couriers."""
+def offers_expire_stale(*, now: object = None) -> tuple[int, list[int]]:
+    """Expire pending offers past their time. Returns how many expired and their parcels' ids
+    (sorted, once each), for the caller to offer those parcels to the next couriers."""
     now = now or timezone.now()
     stale = list(
         Offer.objects.select_for_update(skip_locked=True)
@@ -210,56 +198,19 @@ def offers_expire(*, now: object = None) -> int:
         .values_list("pk", "parcel_id")
     )
     if not stale:
-        return 0
+        return 0, []
     Offer.objects.filter(pk__in=[pk for pk, _ in stale]).update(
         status=OfferStatus.EXPIRED, updated_at=timezone.now()
     )
-    for parcel_id in sorted({parcel_id for _, parcel_id in stale}):
-        _enqueue_match_parcel(parcel_id)
-    return len(stale)
+    return len(stale), sorted({parcel_id for _, parcel_id in stale})
 
 
-def parcels_expire(*, now: object = None) -> int:
-    """Open parcels whose pickup window closed without a taker expire; the shipper is told."""
-    now = now or timezone.now()
-    count = 0
-    ids = Parcel.objects.filter(status=ParcelStatus.OPEN, pickup_window_end__lte=now).values_list(
-        "pk", flat=True
-    )
-    for parcel_id in ids:
-        with transaction.atomic():
-            parcel = (
-                Parcel.objects.select_for_update(skip_locked=True)
-                .filter(pk=parcel_id, status=ParcelStatus.OPEN)
-                .first()
-            )
-            if parcel is None:
-                continue
-            offered = Offer.objects.filter(parcel=parcel).count()
-            reason = (
-                "No courier accepted it before the pickup window closed "
-                f"({offered} courier(s) were offered it)."
-                if offered
-                else "No courier's trip passed the pickup and drop-off in time."
-            )
-            parcel_transition(
-                parcel=parcel, to_status=ParcelStatus.EXPIRED, actor=None, note=reason
-            )
-            offers_withdraw(parcel=parcel)
-            refund_on_commit(parcel)
-            _notify_expired(parcel, reason)
-            count += 1
-    return count
-
-
-def _notify_expired(parcel: Parcel, reason: str) -> None:
-    notify(
-        user=parcel.shipper,
-        kind="parcel_expired",
-        title=f"Your parcel #{parcel.pk} expired",
-        body=(
-            f"Your parcel '{parcel.description}' expired without a courier. Why: {reason} "
-            "You can post it again with a wider pickup window."
-        ),
-        data={"parcel_id": parcel.pk},
+def parcel_expiry_reason(*, parcel: Parcel) -> str:
+    """Why an open parcel expired, in the shipper's words."""
+    offered = Offer.objects.filter(parcel=parcel).count()
+    return (
+        "No courier accepted it before the pickup window closed "
+        f"({offered} courier(s) were offered it)."
+        if offered
+        else "No courier's trip passed the pickup and drop-off in time."
     )

@@ -1,8 +1,9 @@
-"""Writes for parcels: create, edit while open, publish, cancel, and the one status transition.
+"""Writes for parcels: create, edit while open, publish, and the one status transition.
 
 Every status change goes through `parcel_transition`, which locks the row, checks the move
-against PARCEL_TRANSITIONS and writes a ParcelEvent. Lock order across the codebase:
-parcel, then trip, then payment.
+against PARCEL_TRANSITIONS and writes a ParcelEvent. These change parcels only: what follows in
+other apps (matching, the delivery, the payment, a return) is `marketplace.lifecycle`'s, which
+calls them. Lock order across the codebase: parcel, then trip, then payment.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from marketplace.core.geo import haversine_m
 from marketplace.core.money import format_money
 from marketplace.core.sizes import SizeClass
 from marketplace.core.state_machine import check_transition
-from marketplace.core.transactions import enqueue_on_commit
 from marketplace.parcels.models import PARCEL_TRANSITIONS, Parcel, ParcelEvent, ParcelStatus
 from marketplace.parcels.quotes import quote_price
 
@@ -136,8 +136,8 @@ def _require_shipper(user: User) -> None:
 
 
 @transaction.atomic
-def parcel_create(*, shipper: User, publish: bool = True, **fields: Any) -> Parcel:
-    """Create a parcel with its quote; published (open to couriers) unless `publish` is False."""
+def parcel_create(*, shipper: User, is_return: bool = False, **fields: Any) -> Parcel:
+    """Create a draft parcel with its quote (`is_return`: the way back of another parcel)."""
     _require_shipper(shipper)
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
@@ -147,25 +147,35 @@ def parcel_create(*, shipper: User, publish: bool = True, **fields: Any) -> Parc
     parcel = Parcel(shipper=shipper, status=ParcelStatus.DRAFT, **fields)
     _apply_quote(parcel)
     parcel.save()
+    if is_return:
+        # Flagged after the insert, as the returns flow always did: the row is created as any
+        # shipper's draft, then marked as a way back.
+        Parcel.objects.filter(pk=parcel.pk).update(is_return=True)
+        parcel.is_return = True
     ParcelEvent.objects.create(
         parcel=parcel, from_status="", to_status=ParcelStatus.DRAFT, actor=shipper, note="Created"
     )
-    if publish and not settings.PAYMENTS_REQUIRED:
-        parcel = parcel_transition(
-            parcel=parcel, to_status=ParcelStatus.OPEN, actor=shipper, note="Published"
-        )
-        _match_on_commit(parcel)
     return parcel
 
 
-def _match_on_commit(parcel: Parcel) -> None:
-    from marketplace.matching import tasks
+def parcel_lock(parcel_id: int) -> Parcel:
+    """Lock a parcel's row (the first lock of every flow that moves it)."""
+    return Parcel.objects.select_for_update().get(pk=parcel_id)
 
-    enqueue_on_commit(tasks.match_parcel, parcel.pk)
+
+def parcels_lock(parcel_ids: list[int]) -> list[Parcel]:
+    """Lock several parcels in one statement, in id order (the codebase's order among parcels)."""
+    return list(Parcel.objects.select_for_update().filter(pk__in=parcel_ids).order_by("pk"))
 
 
 def _lock(parcel: Parcel) -> Parcel:
-    return Parcel.objects.select_for_update().get(pk=parcel.pk)
+    return parcel_lock(parcel.pk)
+
+
+def parcel_require_owner(*, parcel: Parcel, actor: User) -> None:
+    """The shipper's own parcel, or staff acting for them."""
+    if not actor.is_staff:
+        _require_owner(parcel, actor)
 
 
 def _require_owner(parcel: Parcel, actor: User) -> None:
@@ -176,7 +186,8 @@ def _require_owner(parcel: Parcel, actor: User) -> None:
 @transaction.atomic
 def parcel_update(*, parcel: Parcel, actor: User, **changes: Any) -> Parcel:
     """Edit a parcel while it is a draft or open; price-relevant changes re-quote it. Its
-    shipper edits it, and staff may edit any parcel (to fix a typo a shipper reports)."""
+    shipper edits it, and staff may edit any parcel (to fix a typo a shipper reports). Whether
+    the open parcel must be matched again is `parcel_changes_matching(changes)`."""
     parcel = _lock(parcel)
     if not actor.is_staff:
         _require_owner(parcel, actor)
@@ -195,13 +206,12 @@ def parcel_update(*, parcel: Parcel, actor: User, **changes: Any) -> Parcel:
     if PRICED_FIELDS & set(changes):
         _apply_quote(parcel)
     parcel.save()
-    if parcel.status == ParcelStatus.OPEN and MATCHED_FIELDS & set(changes):
-        # Offers were made for the old parcel: withdraw them and match the new one.
-        from marketplace.matching.services import offers_withdraw
-
-        offers_withdraw(parcel=parcel)
-        _match_on_commit(parcel)
     return parcel
+
+
+def parcel_changes_matching(changes: dict[str, Any]) -> bool:
+    """Whether these edits change which trips fit the parcel (its offers are then stale)."""
+    return bool(MATCHED_FIELDS & set(changes))
 
 
 @transaction.atomic
@@ -223,17 +233,12 @@ def parcel_transition(
     ParcelEvent.objects.create(
         parcel=parcel, from_status=from_status, to_status=to_status, actor=actor, note=note[:500]
     )
-    if parcel.is_return:  # the way back of another parcel: that one follows
-        from marketplace.returns.services import reverse_parcel_moved
-
-        reverse_parcel_moved(parcel=parcel, to_status=to_status, actor=actor)
     return parcel
 
 
-@transaction.atomic
-def parcel_publish(*, parcel: Parcel, actor: User) -> Parcel:
-    """Publish a draft. With PAYMENTS_REQUIRED, paying publishes it (see payments.services)."""
-    parcel = _lock(parcel)
+def parcel_check_publishable(*, parcel: Parcel, actor: User) -> None:
+    """May the shipper publish this (locked) draft now? With PAYMENTS_REQUIRED, paying publishes
+    it (lifecycle.paying)."""
     _require_owner(parcel, actor)
     if settings.PAYMENTS_REQUIRED:
         raise ConflictError(
@@ -241,25 +246,10 @@ def parcel_publish(*, parcel: Parcel, actor: User) -> Parcel:
             code="payment_required",
         )
     validate_parcel_fields({name: getattr(parcel, name) for name in EDITABLE_FIELDS})
-    parcel = parcel_transition(
-        parcel=parcel, to_status=ParcelStatus.OPEN, actor=actor, note="Published"
-    )
-    _match_on_commit(parcel)
-    return parcel
-
-
-def parcel_open_paid(*, parcel: Parcel) -> Parcel:
-    """The shipper's payment succeeded: the draft opens to couriers (called by payments with
-    the parcel locked). A window that closed meanwhile is the payment's problem: it refunds."""
-    parcel = parcel_transition(
-        parcel=parcel, to_status=ParcelStatus.OPEN, actor=None, note="Paid and published"
-    )
-    _match_on_commit(parcel)
-    return parcel
 
 
 # A courier is assigned to (or carries) the parcel: cancelling goes through its delivery.
-_WITH_COURIER = frozenset(
+WITH_COURIER = frozenset(
     {
         ParcelStatus.MATCHED,
         ParcelStatus.PICKED_UP,
@@ -267,37 +257,3 @@ _WITH_COURIER = frozenset(
         ParcelStatus.DELIVERY_FAILED,
     }
 )
-
-
-@transaction.atomic
-def parcel_cancel(*, parcel: Parcel, actor: User, reason: str = "") -> Parcel:
-    """The shipper cancels a parcel that no courier has picked up yet. With a courier assigned,
-    the delivery is cancelled too (and a fee applies if the courier is on the way)."""
-    parcel = _lock(parcel)
-    if not actor.is_staff:
-        _require_owner(parcel, actor)
-    if parcel.status in _WITH_COURIER:
-        # delivery_cancel_by_shipper refuses once the courier has picked the parcel up.
-        from marketplace.deliveries.services import delivery_cancel_by_shipper
-
-        delivery_cancel_by_shipper(parcel=parcel, actor=actor, reason=reason)
-        parcel.refresh_from_db()
-    else:
-        from marketplace.matching.services import offers_withdraw
-
-        offers_withdraw(parcel=parcel)
-        note = f"Cancelled by {'admin' if actor.is_staff else 'shipper'}"
-        if reason:
-            note += f": {reason}"
-        parcel = parcel_transition(
-            parcel=parcel, to_status=ParcelStatus.CANCELLED, actor=actor, note=note
-        )
-    refund_on_commit(parcel)
-    return parcel
-
-
-def refund_on_commit(parcel: Parcel) -> None:
-    """A cancelled or expired parcel's money goes back (payments decides how much)."""
-    from marketplace.payments import tasks
-
-    enqueue_on_commit(tasks.refund_cancelled_parcel, parcel.pk)

@@ -22,6 +22,16 @@ def delivered_at(*, parcel: Parcel) -> datetime | None:
     )
 
 
+def parcel_was_delivered(*, parcel: Parcel) -> bool:
+    """Was the parcel delivered once (as against a failed delivery sent back)?"""
+    return Delivery.objects.filter(parcel=parcel, status=DeliveryStatus.DELIVERED).exists()
+
+
+def return_of_reverse(*, parcel: Parcel) -> ParcelReturn | None:
+    """The return whose way back this (reverse) parcel is."""
+    return ParcelReturn.objects.filter(reverse=parcel).first()
+
+
 def return_window_closes_at(*, parcel: Parcel) -> datetime | None:
     """The last moment a return of this delivered parcel may be asked; None if not delivered."""
     at = delivered_at(parcel=parcel)
@@ -47,21 +57,3 @@ def return_can_be_requested(*, parcel: Parcel, now: datetime | None = None) -> b
 def returns_of_shipper(*, shipper: User) -> QuerySet[ParcelReturn]:
     qs = ParcelReturn.objects.select_related("original", "reverse").prefetch_related("photos")
     return qs if shipper.is_staff else qs.filter(original__shipper=shipper)
-
-
-def return_panel(*, parcel: Parcel, is_owner: bool) -> dict[str, object]:
-    """What the shipper's parcel page shows about returns: the return under way (or the one
-    this parcel is), and the request form while a return may be asked."""
-    from marketplace.returns.forms import RefuseForm, ReturnForm
-
-    current = None if parcel.is_return else return_current(parcel=parcel)
-    can_request = is_owner and return_can_be_requested(parcel=parcel)
-    return {
-        "parcel_return": current,
-        "return_of": ParcelReturn.objects.filter(reverse=parcel).first()
-        if parcel.is_return
-        else None,
-        "return_form": ReturnForm() if can_request else None,
-        "return_closes_at": return_window_closes_at(parcel=parcel) if can_request else None,
-        "refuse_form": RefuseForm() if current and current.status == "requested" else None,
-    }

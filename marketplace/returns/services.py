@@ -1,5 +1,7 @@
-"""Writes for returns. A return is a reverse parcel, created with parcels' own `parcel_create`
-(so the same quote, payment and matching apply) and linked to the original by a ParcelReturn.
+"""Writes for returns: the ParcelReturn and its checked moves. A return is a reverse parcel,
+created with parcels' own `parcel_create` (so the same quote, payment and matching apply) and
+linked to the original by a ParcelReturn. The flows below, which also move parcels, open the way
+back and refund, are `marketplace.lifecycle.returning`'s; these change returns only.
 
 - The shipper asks (web or API) within RETURN_WINDOW_DAYS of delivery: approved at once.
 - The recipient asks through the tracking link: the shipper (or an admin) approves or refuses.
@@ -27,16 +29,12 @@ from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
 from marketplace.core.images import clean_photo
 from marketplace.core.state_machine import check_transition
-from marketplace.core.transactions import enqueue_on_commit
-from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.parcels.models import Parcel, ParcelStatus
-from marketplace.parcels.services import parcel_create, parcel_publish, parcel_transition
 from marketplace.returns import selectors
 from marketplace.returns.models import (
     LIVE_STATUSES,
     RETURN_TRANSITIONS,
     ParcelReturn,
-    RequestedBy,
     ReturnEvent,
     ReturnPhoto,
     ReturnReason,
@@ -62,7 +60,9 @@ WINDOW_FIELDS = (
 )
 
 
-def _move(parcel_return: ParcelReturn, to: str, *, actor: User | None, note: str = "") -> None:
+def return_move(
+    parcel_return: ParcelReturn, to: str, *, actor: User | None, note: str = ""
+) -> None:
     check_transition(
         table=RETURN_TRANSITIONS, current=parcel_return.status, target=to, label="return"
     )
@@ -77,11 +77,8 @@ def _move(parcel_return: ParcelReturn, to: str, *, actor: User | None, note: str
     parcel_return.save(update_fields=["status", "updated_at"])
 
 
-def _lock_parcel(parcel: Parcel) -> Parcel:
-    return Parcel.objects.select_for_update().get(pk=parcel.pk)
-
-
-def _lock_return(parcel_return: ParcelReturn) -> tuple[Parcel, ParcelReturn]:
+def return_lock(parcel_return: ParcelReturn) -> tuple[Parcel, ParcelReturn]:
+    """Lock the original parcel, then the return (the lock order)."""
     original = Parcel.objects.select_for_update().get(pk=parcel_return.original_id)
     return original, ParcelReturn.objects.select_for_update().get(pk=parcel_return.pk)
 
@@ -117,7 +114,7 @@ def _default_windows(now: datetime) -> dict[str, datetime]:
     }
 
 
-def _reverse_fields(
+def reverse_parcel_fields(
     original: Parcel, *, place: dict[str, Any], handed_over_by: User | None
 ) -> dict[str, Any]:
     """The way back: from the original's drop-off (or the place given) to its pickup (or the
@@ -149,25 +146,30 @@ def _reverse_fields(
     return fields
 
 
-def _create(
+def return_check_new(
+    *, original: Parcel, reason_code: str, reason: str, photos: Sequence[Any]
+) -> tuple[str, list[Any]]:
+    """Check a new return's reason and photos, and that the parcel has no live return yet.
+    Returns the cleaned reason and photos."""
+    reason = _clean_reason(reason_code, reason)
+    cleaned = _clean_photos(photos)
+    if ParcelReturn.objects.filter(original=original, status__in=LIVE_STATUSES).exists():
+        raise ConflictError("This parcel already has a return.", code="return_exists")
+    return reason, cleaned
+
+
+def return_record(
     *,
     original: Parcel,
+    reverse: Parcel,
     requested_by: str,
     requester: User | None,
     reason_code: str,
     reason: str,
     photos: Sequence[Any],
-    place: dict[str, Any],
-    handed_over_by: User | None = None,
 ) -> ParcelReturn:
-    reason = _clean_reason(reason_code, reason)
-    cleaned = _clean_photos(photos)
-    if ParcelReturn.objects.filter(original=original, status__in=LIVE_STATUSES).exists():
-        raise ConflictError("This parcel already has a return.", code="return_exists")
-    fields = _reverse_fields(original, place=place, handed_over_by=handed_over_by)
-    reverse = parcel_create(shipper=original.shipper, publish=False, **fields)
-    Parcel.objects.filter(pk=reverse.pk).update(is_return=True)
-    reverse.is_return = True
+    """The ParcelReturn linking the original and its way back, with its first event and photos
+    (all checked by `return_check_new`)."""
     try:
         with transaction.atomic():
             parcel_return = ParcelReturn.objects.create(
@@ -185,12 +187,13 @@ def _create(
     ReturnEvent.objects.create(
         parcel_return=parcel_return, to_status=R.REQUESTED, actor=requester, note=reason[:500]
     )
-    for photo in cleaned:
+    for photo in photos:
         ReturnPhoto.objects.create(parcel_return=parcel_return, image=photo)
     return parcel_return
 
 
-def _check_window(original: Parcel) -> None:
+def return_check_window(original: Parcel) -> None:
+    """A delivered parcel, not itself a way back, within RETURN_WINDOW_DAYS of delivery."""
     if original.is_return:
         raise ConflictError("A return cannot itself be returned.", code="not_returnable")
     if original.status != ParcelStatus.DELIVERED:
@@ -208,167 +211,24 @@ def _check_window(original: Parcel) -> None:
         )
 
 
-@transaction.atomic
-def return_request(
-    *,
-    parcel: Parcel,
-    actor: User,
-    reason_code: str,
-    reason: str = "",
-    photos: Sequence[Any] = (),
-    **place: Any,
-) -> ParcelReturn:
-    """The shipper (or an admin for them) sends a delivered parcel back. Approved at once."""
-    original = _lock_parcel(parcel)
-    if original.shipper_id != actor.pk and not actor.is_staff:
-        raise NotAllowedError("This is not your parcel.", code="not_owner")
-    _check_window(original)
-    parcel_return = _create(
-        original=original,
-        requested_by=RequestedBy.SHIPPER if original.shipper_id == actor.pk else RequestedBy.ADMIN,
-        requester=actor,
-        reason_code=reason_code,
-        reason=reason,
-        photos=photos,
-        place=place,
-    )
-    return _approve(original, parcel_return, actor=actor, note="Asked by the shipper")
-
-
-@transaction.atomic
-def return_request_by_recipient(
-    *,
-    parcel: Parcel,
-    reason_code: str,
-    reason: str = "",
-    photos: Sequence[Any] = (),
-    **place: Any,
-) -> ParcelReturn:
-    """The recipient asks through the tracking link (the caller checked the token). The parcel
-    goes back only once its shipper (who pays) or an admin approves."""
-    original = _lock_parcel(parcel)
-    _check_window(original)
+def return_check_recipient_place(place: dict[str, Any]) -> None:
     unknown = set(place) - set(PICKUP_FIELDS)
     if unknown:  # the recipient may say where to collect it, not where it goes
         raise ApplicationError(f"Unknown return fields: {', '.join(sorted(unknown))}.")
-    parcel_return = _create(
-        original=original,
-        requested_by=RequestedBy.RECIPIENT,
-        requester=None,
-        reason_code=reason_code,
-        reason=reason,
-        photos=photos,
-        place=place,
-    )
-    from marketplace.notifications.services import notify
-
-    notify(
-        user=original.shipper,
-        kind="return_requested",
-        title=f"The recipient of parcel #{original.pk} asks to send it back",
-        body=f"{parcel_return.get_reason_code_display()}. {parcel_return.reason}".strip(),
-        data={"parcel_id": original.pk, "return_id": parcel_return.pk},
-    )
-    return parcel_return
 
 
-@transaction.atomic
-def return_send_back(
-    *,
-    delivery: Delivery,
-    actor: User,
-    reason: str,
-    reason_code: str = ReturnReason.UNDELIVERABLE,
-    **place: Any,
-) -> ParcelReturn:
-    """After a failed attempt, the courier (or an admin) sends the parcel back to its sender."""
-    from marketplace.deliveries.services import delivery_send_back
-
-    original = _lock_parcel(delivery.parcel)
-    delivery.refresh_from_db()
-    if not actor.is_staff and delivery.courier_id != actor.pk:
-        raise NotAllowedError("Only the assigned courier can do this.", code="not_assigned_courier")
-    if original.is_return:
-        raise ConflictError(
-            "The way back of a return cannot itself be sent back: try again, or hand it to "
-            "another courier.",
-            code="not_returnable",
-        )
-    if original.status != ParcelStatus.DELIVERY_FAILED or delivery.status not in (
-        DeliveryStatus.FAILED,
-        DeliveryStatus.RETURNED,
-    ):
-        raise ConflictError(
-            "Only a parcel whose delivery failed can be sent back this way; "
-            f"this one is {original.status}.",
-            code="not_failed",
-        )
-    holder = None
-    if delivery.status == DeliveryStatus.FAILED:
-        holder = delivery.courier
-    parcel_return = _create(
-        original=original,
-        requested_by=RequestedBy.ADMIN if actor.is_staff else RequestedBy.COURIER,
-        requester=actor,
-        reason_code=reason_code,
-        reason=reason,
-        photos=(),
-        place=place,
-        handed_over_by=holder,
-    )
-    if delivery.status == DeliveryStatus.FAILED:
-        delivery_send_back(delivery=delivery, actor=actor, reason=reason or "undeliverable")
-    else:  # sent back before, and that return was called off: the parcel waits for this one
-        parcel_transition(
-            parcel=original, to_status=ParcelStatus.RETURNING, actor=actor, note="Sent back"
-        )
-    original.refresh_from_db()
-    return _approve(original, parcel_return, actor=actor, note="Sent back after a failed delivery")
-
-
-def _approve(
-    original: Parcel, parcel_return: ParcelReturn, *, actor: User | None, note: str
-) -> ParcelReturn:
-    """Approve (rows locked by the caller): the original is returning; the way back opens to
-    couriers once paid (or at once if the platform pays or payments are off)."""
-    _move(parcel_return, R.APPROVED, actor=actor, note=note)
+def return_mark_approved(parcel_return: ParcelReturn, *, actor: User | None, note: str) -> None:
+    return_move(parcel_return, R.APPROVED, actor=actor, note=note)
     parcel_return.decided_by, parcel_return.decided_at = actor, timezone.now()
     parcel_return.save(update_fields=["decided_by", "decided_at", "updated_at"])
-    if original.status == ParcelStatus.DELIVERED:
-        parcel_transition(
-            parcel=original, to_status=ParcelStatus.RETURNING, actor=actor, note="Return approved"
-        )
-    reverse = parcel_return.reverse
-    if parcel_return.paid_by == "platform" and settings.PAYMENTS_REQUIRED:
-        from marketplace.payments.services import payment_fund_by_platform
-
-        payment_fund_by_platform(parcel=reverse)
-        reverse.refresh_from_db()
-    elif not settings.PAYMENTS_REQUIRED:
-        parcel_return.reverse = parcel_publish(parcel=reverse, actor=reverse.shipper)
-    else:
-        from marketplace.notifications.services import notify
-
-        notify(
-            user=original.shipper,
-            kind="return_payment_needed",
-            title=f"Pay for the return of parcel #{original.pk}",
-            body="The way back opens to couriers once it is paid.",
-            data={"parcel_id": reverse.pk, "return_id": parcel_return.pk},
-        )
-    return parcel_return
 
 
-def _require_decider(parcel_return: ParcelReturn, original: Parcel, actor: User) -> None:
+def return_require_decider(parcel_return: ParcelReturn, original: Parcel, actor: User) -> None:
     if original.shipper_id != actor.pk and not actor.is_staff:
         raise NotAllowedError("Only the parcel's shipper or an admin decides.", code="not_owner")
 
 
-@transaction.atomic
-def return_approve(*, parcel_return: ParcelReturn, actor: User) -> ParcelReturn:
-    """The shipper (or an admin) approves a return the recipient asked for."""
-    original, parcel_return = _lock_return(parcel_return)
-    _require_decider(parcel_return, original, actor)
+def return_check_approvable(parcel_return: ParcelReturn, original: Parcel) -> None:
     if parcel_return.status != R.REQUESTED:
         raise ConflictError(
             f"Only a requested return can be approved; this one is {parcel_return.status}.",
@@ -378,20 +238,21 @@ def return_approve(*, parcel_return: ParcelReturn, actor: User) -> ParcelReturn:
         raise ConflictError(
             f"The parcel is {original.status}; it cannot go back now.", code="not_delivered"
         )
-    return _approve(original, parcel_return, actor=actor, note="Approved")
 
 
-@transaction.atomic
-def return_refuse(*, parcel_return: ParcelReturn, actor: User, reason: str) -> ParcelReturn:
-    """Refuse a return before a courier takes the way back: nothing moves, and a payment made
-    for the way back is refunded (the reverse parcel is cancelled like any other)."""
-    from marketplace.parcels.services import parcel_cancel
-
-    reason = (reason or "").strip()
-    if not reason:
+def return_check_refusal_reason(reason: str) -> None:
+    if not (reason or "").strip():
         raise ApplicationError("Say why the return is refused.", fields={"reason": ["Required."]})
-    original, parcel_return = _lock_return(parcel_return)
-    _require_decider(parcel_return, original, actor)
+
+
+def return_mark_refused(
+    parcel_return: ParcelReturn, *, original: Parcel, actor: User, reason: str
+) -> Parcel:
+    """Refuse a return before a courier takes the way back (the caller holds the locks and
+    then cancels the way back). Returns the reverse parcel."""
+    reason = (reason or "").strip()
+    return_check_refusal_reason(reason)
+    return_require_decider(parcel_return, original, actor)
     if parcel_return.status == R.APPROVED and not actor.is_staff:
         raise NotAllowedError("An approved return can be refused by an admin only.")
     reverse = Parcel.objects.get(pk=parcel_return.reverse_id)
@@ -402,78 +263,28 @@ def return_refuse(*, parcel_return: ParcelReturn, actor: User, reason: str) -> P
         raise ConflictError(
             "Only a return that no courier has taken yet can be refused.", code="not_refusable"
         )
-    _move(parcel_return, R.REFUSED, actor=actor, note=reason)
+    return_move(parcel_return, R.REFUSED, actor=actor, note=reason)
     parcel_return.decided_by, parcel_return.decided_at = actor, timezone.now()
     parcel_return.refusal_reason = reason[:500]
     parcel_return.save(update_fields=["decided_by", "decided_at", "refusal_reason", "updated_at"])
-    # Cancelling the way back puts the original back where it was (reverse_parcel_moved).
-    parcel_cancel(parcel=reverse, actor=actor, reason=f"Return refused: {reason}")
-    return parcel_return
+    return reverse
 
 
-def _restore(original: Parcel, *, actor: User | None, note: str) -> None:
-    """The way back is off: the original is where it was (delivered, or failed)."""
-    original.refresh_from_db()
-    if original.status != ParcelStatus.RETURNING:
-        return
-    was_delivered = Delivery.objects.filter(
-        parcel=original, status=DeliveryStatus.DELIVERED
-    ).exists()
-    target = ParcelStatus.DELIVERED if was_delivered else ParcelStatus.DELIVERY_FAILED
-    parcel_transition(parcel=original, to_status=target, actor=actor, note=note)
+def return_mark_completed(parcel_return: ParcelReturn, *, actor: User | None) -> None:
+    return_move(parcel_return, R.COMPLETED, actor=actor, note="Back with the sender")
+    parcel_return.completed_at = timezone.now()
+    parcel_return.save(update_fields=["completed_at", "updated_at"])
 
 
-def reverse_parcel_moved(*, parcel: Parcel, to_status: str, actor: User | None) -> None:
-    """Called by parcel_transition (inside its transaction) when a reverse parcel moves."""
-    if to_status not in (ParcelStatus.DELIVERED, ParcelStatus.CANCELLED, ParcelStatus.EXPIRED):
-        return
-    parcel_return = ParcelReturn.objects.filter(reverse=parcel).first()
-    if parcel_return is None:
-        return
-    original, parcel_return = _lock_return(parcel_return)
-    if to_status == ParcelStatus.DELIVERED:
-        _move(parcel_return, R.COMPLETED, actor=actor, note="Back with the sender")
-        parcel_return.completed_at = timezone.now()
-        parcel_return.save(update_fields=["completed_at", "updated_at"])
-        parcel_transition(
-            parcel=original, to_status=ParcelStatus.RETURNED, actor=actor, note="Returned"
-        )
-        failed = not Delivery.objects.filter(
-            parcel=original, status=DeliveryStatus.DELIVERED
-        ).exists()
-        if failed or settings.RETURN_REFUND_ORIGINAL == "platform_fee":
-            _refund_original_on_commit(parcel_return)
-        from marketplace.notifications.services import notify
-
-        notify(
-            user=original.shipper,
-            kind="return_completed",
-            title=f"Parcel #{original.pk} is back with you",
-            data={"parcel_id": original.pk, "return_id": parcel_return.pk},
-        )
-        return
+def return_call_off(parcel_return: ParcelReturn, *, actor: User | None, to_status: str) -> None:
+    """The way back was cancelled or expired: a return not yet done is cancelled."""
     if parcel_return.status in (R.REQUESTED, R.APPROVED):
         word = "cancelled" if to_status == ParcelStatus.CANCELLED else "expired"
-        _move(parcel_return, R.CANCELLED, actor=actor, note=f"The way back was {word}")
-    _restore(original, actor=actor, note="Return called off")
+        return_move(parcel_return, R.CANCELLED, actor=actor, note=f"The way back was {word}")
 
 
-def _refund_original_on_commit(parcel_return: ParcelReturn) -> None:
-    from marketplace.payments import tasks
-
-    enqueue_on_commit(tasks.refund_returned_parcel, parcel_return.original_id)
-
-
-@transaction.atomic
-def return_refund_original(*, parcel_return: ParcelReturn, actor: User) -> ParcelReturn:
-    """An admin refunds the original order for this return, whatever the policy: in full if
-    the delivery failed, else the platform's fee (the courier's share was earned). Once only."""
-    if not actor.is_staff:
-        raise NotAllowedError("Only an admin refunds.", code="not_staff")
-    _original, parcel_return = _lock_return(parcel_return)
+def return_check_refundable(parcel_return: ParcelReturn) -> None:
     if parcel_return.status in (R.REFUSED, R.CANCELLED):
         raise ConflictError(
             f"This return was {parcel_return.status}: nothing to refund.", code="not_refundable"
         )
-    _refund_original_on_commit(parcel_return)
-    return parcel_return

@@ -59,6 +59,7 @@ from marketplace.core.geo import WGS84, haversine_lonlat_m
 from marketplace.core.layers import group_send_many
 from marketplace.core.transactions import run_on_commit
 from marketplace.deliveries.models import Delivery, DeliveryStatus
+from marketplace.notifications.services import notify
 from marketplace.tracking import selectors
 from marketplace.tracking.models import TRACKING_STATUSES, LivePosition, LocationPing, TrackingLink
 from marketplace.trips.models import Trip
@@ -588,8 +589,6 @@ def _move_live_positions(
 def _announce_arrival(move: _Moved, *, distance_m: float, now: datetime) -> bool:
     """Tell the shipper, once per delivery: the flag is claimed by a conditional update.
     Whether this call told them."""
-    from marketplace.notifications.services import notify
-
     claimed = LivePosition.objects.filter(
         pk=move.delivery_id, arriving_notified_at__isnull=True
     ).update(arriving_notified_at=now)

@@ -1,4 +1,6 @@
-"""Writes for trips: create (with the route), start, complete, cancel."""
+"""Writes for trips: create (with the route), the one status transition, and the room a trip
+has left. These change trips only: the matching index, offers and deliveries that follow are
+`marketplace.lifecycle`'s (posting, delivering, cancelling)."""
 
 from __future__ import annotations
 
@@ -6,15 +8,14 @@ from datetime import datetime, timedelta
 
 from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from marketplace.accounts.models import VEHICLE_DEFAULTS, CourierProfile, User
-from marketplace.core.exceptions import ApplicationError, ConflictError
+from marketplace.core.exceptions import ApplicationError
 from marketplace.core.geo import haversine_m, line_length_m, straight_line
 from marketplace.core.sizes import SizeClass
 from marketplace.core.state_machine import check_transition
-from marketplace.core.transactions import enqueue_on_commit
-from marketplace.matching.segments import trip_segments_rebuild
 from marketplace.trips.models import TRIP_TRANSITIONS, RouteSource, Trip, TripEvent, TripStatus
 
 # A route's ends may sit this far from the origin/destination the courier typed.
@@ -142,15 +143,11 @@ def trip_create(
         speed_kmh=VEHICLE_DEFAULTS[profile.vehicle_type]["speed_kmh"],
     )
     TripEvent.objects.create(trip=trip, to_status=TripStatus.PLANNED, actor=courier, note="Created")
-    trip_segments_rebuild([trip.pk])
-    _match_on_commit(trip)
     return trip
 
 
-def _match_on_commit(trip: Trip) -> None:
-    from marketplace.matching import tasks
-
-    enqueue_on_commit(tasks.match_trip, trip.pk)
+def trip_lock(trip_id: int) -> Trip:
+    return Trip.objects.select_for_update().get(pk=trip_id)
 
 
 @transaction.atomic
@@ -165,66 +162,20 @@ def trip_transition(*, trip: Trip, to_status: str, actor: User | None, note: str
     TripEvent.objects.create(
         trip=trip, from_status=from_status, to_status=to_status, actor=actor, note=note[:500]
     )
-    if to_status in (TripStatus.CANCELLED, TripStatus.COMPLETED):
-        _close_offers(trip)
-    trip_segments_rebuild([trip.pk])
     return trip
 
 
-def _close_offers(trip: Trip) -> None:
-    """A trip that ends withdraws its pending offers; those parcels go to the next couriers."""
-    from marketplace.matching import tasks
-    from marketplace.matching.models import Offer, OfferStatus
-
-    pending = Offer.objects.filter(trip=trip, status=OfferStatus.PENDING)
-    parcel_ids = sorted(set(pending.values_list("parcel_id", flat=True)))
-    pending.update(status=OfferStatus.WITHDRAWN, updated_at=timezone.now())
-    for parcel_id in parcel_ids:
-        enqueue_on_commit(tasks.match_parcel, parcel_id)
-
-
-def trip_start(*, trip: Trip, actor: User) -> Trip:
-    return trip_transition(trip=trip, to_status=TripStatus.ACTIVE, actor=actor, note="Started")
-
-
-def _deliveries_in(trip: Trip, statuses: list[str]):  # type: ignore[no-untyped-def]
-    from marketplace.deliveries.models import Delivery
-
-    return Delivery.objects.filter(trip=trip, status__in=statuses)
-
-
-@transaction.atomic
-def trip_complete(*, trip: Trip, actor: User) -> Trip:
-    if _deliveries_in(trip, ["assigned", "picked_up", "in_transit", "failed"]).exists():
-        raise ConflictError(
-            "Deliver, hand back or cancel this trip's parcels before completing it.",
-            code="deliveries_open",
-        )
-    return trip_transition(trip=trip, to_status=TripStatus.COMPLETED, actor=actor, note="Completed")
-
-
-@transaction.atomic
-def trip_cancel(*, trip: Trip, actor: User, reason: str = "") -> Trip:
-    """Cancel a trip. Parcels accepted but not yet picked up go back to matching (as when the
-    courier cancels them one by one); a trip carrying parcels cannot be cancelled."""
-    from marketplace.deliveries.services import delivery_cancel_by_courier
-    from marketplace.parcels.models import Parcel
-
-    if _deliveries_in(trip, ["picked_up", "in_transit", "failed"]).exists():
-        raise ConflictError(
-            "You are carrying parcels on this trip: deliver them or report failed attempts first.",
-            code="carrying_parcels",
-        )
-    assigned = list(_deliveries_in(trip, ["assigned"]).order_by("parcel_id"))
-    # Lock order: parcels, then the trip.
-    list(
-        Parcel.objects.select_for_update()
-        .filter(pk__in=[d.parcel_id for d in assigned])
-        .order_by("pk")
+def trip_capacity_reserve(*, trip: Trip, weight_grams: int) -> None:
+    """Take room for one parcel on the trip (the caller holds the trip's lock)."""
+    Trip.objects.filter(pk=trip.pk).update(
+        reserved_weight_grams=F("reserved_weight_grams") + weight_grams,
+        reserved_parcels=F("reserved_parcels") + 1,
     )
-    Trip.objects.select_for_update().get(pk=trip.pk)
-    courier = trip.courier
-    for delivery in assigned:
-        delivery_cancel_by_courier(delivery=delivery, actor=courier, reason="trip cancelled")
-    note = "Cancelled" + (f": {reason}" if reason else "")
-    return trip_transition(trip=trip, to_status=TripStatus.CANCELLED, actor=actor, note=note)
+
+
+def trip_capacity_release(*, trip: Trip, weight_grams: int) -> None:
+    """Give back the room of a parcel that left the trip (delivered, cancelled, handed back)."""
+    Trip.objects.filter(pk=trip.pk).update(
+        reserved_weight_grams=F("reserved_weight_grams") - weight_grams,
+        reserved_parcels=F("reserved_parcels") - 1,
+    )

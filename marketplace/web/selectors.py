@@ -18,6 +18,13 @@ from marketplace.deliveries.selectors import cancellation_fee_now, delivery_of_p
 from marketplace.matching.models import Offer, OfferStatus
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.payments.models import ConnectedAccount, Tip
+from marketplace.returns.selectors import (
+    return_can_be_requested,
+    return_current,
+    return_of_reverse,
+    return_window_closes_at,
+)
+from marketplace.web.return_forms import RefuseForm, ReturnForm
 
 # While the parcel is in one of these, the page polls for changes; the others are at rest
 # (a draft changes only by the shipper's own hand).
@@ -232,3 +239,17 @@ def tip_of_parcel(*, parcel: Parcel, pk: int) -> Tip | None:
 
 def connected_account_of(*, courier: Any) -> ConnectedAccount | None:
     return ConnectedAccount.objects.filter(courier=courier).first()
+
+
+def return_panel(*, parcel: Parcel, is_owner: bool) -> dict[str, object]:
+    """What the shipper's parcel page shows about returns: the return under way (or the one
+    this parcel is), and the request form while a return may be asked."""
+    current = None if parcel.is_return else return_current(parcel=parcel)
+    can_request = is_owner and return_can_be_requested(parcel=parcel)
+    return {
+        "parcel_return": current,
+        "return_of": return_of_reverse(parcel=parcel) if parcel.is_return else None,
+        "return_form": ReturnForm() if can_request else None,
+        "return_closes_at": return_window_closes_at(parcel=parcel) if can_request else None,
+        "refuse_form": RefuseForm() if current and current.status == "requested" else None,
+    }

@@ -20,14 +20,15 @@ from rest_framework.test import APIClient
 
 from marketplace.accounts.models import CourierProfile, User
 from marketplace.deliveries.models import Delivery, DeliveryEvent, Rating
-from marketplace.deliveries.services import (
+from marketplace.lifecycle.delivering import (
     delivery_confirm_delivered,
     delivery_confirm_pickup,
     delivery_fail,
     delivery_start_transit,
 )
+from marketplace.lifecycle.matching import offer_accept
 from marketplace.matching.models import Offer, OfferStatus
-from marketplace.matching.services import offer_accept, offers_make_for_parcel
+from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel, ParcelEvent
 from marketplace.trips.models import Trip, TripEvent
 from tests.factories.accounts import PASSWORD, CourierFactory, ShipperFactory

@@ -6,13 +6,12 @@ from django.core.files.storage import default_storage
 
 from marketplace.accounts.models import CourierProfile
 from marketplace.deliveries.models import Delivery, DeliveryStatus, Rating
-from marketplace.deliveries.services import delivery_cancel_by_courier
+from marketplace.lifecycle.cancelling import delivery_cancel_by_courier, parcel_cancel
+from marketplace.lifecycle.delivering import trip_start
 from marketplace.matching.models import Offer, OfferStatus
 from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import ParcelStatus
-from marketplace.parcels.services import parcel_cancel
 from marketplace.trips.models import TripStatus
-from marketplace.trips.services import trip_start
 from tests.api.matching_helpers import (
     CODE_KEYS,
     DELIVERIES,

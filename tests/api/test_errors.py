@@ -2,8 +2,8 @@
 
 import pytest
 
+from marketplace.lifecycle.cancelling import parcel_cancel
 from marketplace.parcels.models import Parcel
-from marketplace.parcels.services import parcel_cancel
 from tests.api.payloads import assert_error, parcel_payload
 from tests.factories.parcels import make_parcel
 

@@ -9,8 +9,9 @@ from django.utils import timezone
 from marketplace.accounts.models import CourierProfile, VerificationStatus
 from marketplace.core.geo import approximate
 from marketplace.deliveries.models import Delivery, DeliveryStatus
+from marketplace.lifecycle.matching import offer_decline
 from marketplace.matching.models import Offer, OfferStatus
-from marketplace.matching.services import offer_decline, offers_make_for_parcel
+from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.trips.models import Trip
 from tests.api.matching_helpers import (

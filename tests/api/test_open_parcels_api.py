@@ -4,8 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from marketplace.core.geo import approximate, haversine_m
+from marketplace.lifecycle.cancelling import parcel_cancel
 from marketplace.parcels.models import Parcel
-from marketplace.parcels.services import parcel_cancel
 from tests.api.payloads import assert_error
 from tests.factories.accounts import CourierFactory, ShipperFactory
 from tests.factories.geo import ALEXANDERPLATZ, CHARLOTTENBURG, offset, pt

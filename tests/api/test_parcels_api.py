@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from marketplace.lifecycle.cancelling import parcel_cancel
 from marketplace.parcels.models import Parcel, ParcelEvent, ParcelStatus
-from marketplace.parcels.services import parcel_cancel
 from tests.api.payloads import assert_error, parcel_payload
 from tests.factories.accounts import CourierFactory, ShipperFactory
 from tests.factories.geo import ALEXANDERPLATZ, CHARLOTTENBURG

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from marketplace.lifecycle.cancelling import trip_cancel
+from marketplace.lifecycle.delivering import trip_complete, trip_start
 from marketplace.trips.models import Trip, TripEvent, TripStatus
-from marketplace.trips.services import trip_cancel, trip_complete, trip_start
 from tests.api.payloads import assert_error, commute_coordinates, trip_payload
 from tests.factories.accounts import CourierFactory
 from tests.factories.geo import (

@@ -8,13 +8,15 @@ from django.conf import settings
 
 from marketplace.accounts.services import user_register
 from marketplace.core.money import format_money
-from marketplace.deliveries.services import (
+from marketplace.lifecycle.delivering import (
     delivery_confirm_delivered,
     delivery_confirm_pickup,
     delivery_start_transit,
 )
+from marketplace.lifecycle.matching import offer_accept
+from marketplace.lifecycle.paying import payment_start
 from marketplace.matching.models import Offer
-from marketplace.matching.services import offer_accept, offers_make_for_parcel
+from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.payments.models import (
     ConnectedAccount,
@@ -24,7 +26,7 @@ from marketplace.payments.models import (
     Transfer,
     TransferStatus,
 )
-from marketplace.payments.services import connect_onboarding_link, payment_start
+from marketplace.payments.payouts import connect_onboarding_link
 from tests.browser.app_thread import in_app_thread
 from tests.browser.test_browser_shipper import PASSWORD, log_in, pixel_at
 from tests.factories.accounts import PASSWORD as COURIER_PASSWORD

@@ -13,15 +13,16 @@ from marketplace.accounts.models import User
 from marketplace.accounts.services import user_register
 from marketplace.core.money import format_money
 from marketplace.deliveries.models import Delivery, DeliveryStatus, Rating
-from marketplace.deliveries.services import (
+from marketplace.lifecycle.delivering import (
     delivery_confirm_delivered,
     delivery_confirm_pickup,
     delivery_start_transit,
+    trip_start,
 )
+from marketplace.lifecycle.matching import offer_accept
 from marketplace.matching.models import Offer, OfferStatus
-from marketplace.matching.services import offer_accept, offers_make_for_parcel
+from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel, ParcelStatus
-from marketplace.trips.services import trip_start
 from tests.browser.app_thread import in_app_thread
 from tests.factories.accounts import CourierFactory
 from tests.factories.geo import ALEXANDERPLATZ, CHARLOTTENBURG

@@ -24,6 +24,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from config.asgi import application
 from marketplace.accounts.models import User
 from marketplace.deliveries.models import Delivery
+from marketplace.lifecycle import delivering
 from marketplace.payments.models import Payment, PaymentStatus
 from tests.factories.accounts import CourierFactory, ShipperFactory, UserFactory
 from tests.factories.matching import assigned, line_trip, parcel_near
@@ -144,12 +145,11 @@ def image_upload(
 
 def deliver(chat: Chat) -> Delivery:
     """Carry the parcel through the delivery services to the hand-over."""
-    from marketplace.deliveries import services as deliveries
 
     delivery, courier = chat.delivery, chat.courier
-    deliveries.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
-    deliveries.delivery_start_transit(delivery=delivery, actor=courier)
-    deliveries.delivery_confirm_delivered(
+    delivering.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
+    delivering.delivery_start_transit(delivery=delivery, actor=courier)
+    delivering.delivery_confirm_delivered(
         delivery=delivery, actor=courier, code=delivery.delivery_code
     )
     delivery.refresh_from_db()

@@ -18,7 +18,7 @@ from marketplace.core.exceptions import (
     NotFoundError,
     TooManyAttemptsError,
 )
-from marketplace.deliveries.services import delivery_cancel_by_courier
+from marketplace.lifecycle.cancelling import delivery_cancel_by_courier
 from marketplace.notifications.models import Notification
 from tests.chat.conftest import delivered_days_ago, dispute, image_upload
 

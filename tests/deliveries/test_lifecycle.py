@@ -11,14 +11,15 @@ from marketplace.core.exceptions import (
     TooManyAttemptsError,
 )
 from marketplace.core.state_machine import TransitionNotAllowed
-from marketplace.deliveries import services
+from marketplace.deliveries import services as delivery_services
 from marketplace.deliveries.models import DELIVERY_TRANSITIONS, Delivery, DeliveryStatus
 from marketplace.deliveries.selectors import trip_stops
+from marketplace.lifecycle import cancelling, delivering
+from marketplace.lifecycle.cancelling import parcel_cancel, trip_cancel
+from marketplace.lifecycle.delivering import trip_complete, trip_start
 from marketplace.matching.models import Offer, OfferStatus
 from marketplace.parcels.models import ParcelStatus
-from marketplace.parcels.services import parcel_cancel
 from marketplace.trips.models import Trip, TripStatus
-from marketplace.trips.services import trip_cancel, trip_complete, trip_start
 from tests.factories.matching import assigned, line_trip, parcel_near
 
 pytestmark = pytest.mark.django_db
@@ -53,11 +54,11 @@ def _statuses(delivery):
 
 def test_happy_path_moves_parcel_and_delivery_together(delivery, trip):
     courier = trip.courier
-    services.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
+    delivering.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
     assert _statuses(delivery) == (D.PICKED_UP, ParcelStatus.PICKED_UP)
-    services.delivery_start_transit(delivery=delivery, actor=courier)
+    delivering.delivery_start_transit(delivery=delivery, actor=courier)
     assert _statuses(delivery) == (D.IN_TRANSIT, ParcelStatus.IN_TRANSIT)
-    services.delivery_confirm_delivered(
+    delivering.delivery_confirm_delivered(
         delivery=delivery,
         actor=courier,
         code=delivery.delivery_code,
@@ -88,7 +89,7 @@ def test_every_refused_delivery_move_changes_nothing(delivery, current, target):
     delivery.refresh_from_db()
     events = delivery.events.count()
     with pytest.raises(TransitionNotAllowed):
-        services._move(delivery, target, actor=None)
+        delivery_services.delivery_move(delivery, target, actor=None)
     delivery.refresh_from_db()
     assert delivery.status == current
     assert delivery.events.count() == events
@@ -99,21 +100,21 @@ def test_wrong_pickup_code_is_refused_counted_and_finally_locked(delivery, trip,
     wrong = "000000" if delivery.pickup_code != "000000" else "111111"
     for left in (2, 1, 0):
         with pytest.raises(ApplicationError) as excinfo:
-            services.delivery_confirm_pickup(delivery=delivery, actor=trip.courier, code=wrong)
+            delivering.delivery_confirm_pickup(delivery=delivery, actor=trip.courier, code=wrong)
         assert excinfo.value.code == "wrong_code"
         assert excinfo.value.extra == {"attempts_left": left}
     with pytest.raises(TooManyAttemptsError):
-        services.delivery_confirm_pickup(
+        delivering.delivery_confirm_pickup(
             delivery=delivery, actor=trip.courier, code=delivery.pickup_code
         )
     assert _statuses(delivery) == (D.ASSIGNED, ParcelStatus.MATCHED)
     assert delivery.pickup_code_attempts == 3
 
-    delivery = services.delivery_reissue_code(
+    delivery = delivery_services.delivery_reissue_code(
         delivery=delivery, actor=delivery.parcel.shipper, kind="pickup"
     )
     assert delivery.pickup_code_attempts == 0
-    services.delivery_confirm_pickup(
+    delivering.delivery_confirm_pickup(
         delivery=delivery, actor=trip.courier, code=delivery.pickup_code
     )
     assert _statuses(delivery)[0] == D.PICKED_UP
@@ -122,12 +123,12 @@ def test_wrong_pickup_code_is_refused_counted_and_finally_locked(delivery, trip,
 def test_only_the_assigned_courier_moves_the_delivery(delivery):
     stranger = line_trip().courier
     for step in (
-        lambda: services.delivery_confirm_pickup(
+        lambda: delivering.delivery_confirm_pickup(
             delivery=delivery, actor=stranger, code=delivery.pickup_code
         ),
-        lambda: services.delivery_start_transit(delivery=delivery, actor=stranger),
-        lambda: services.delivery_cancel_by_courier(delivery=delivery, actor=stranger),
-        lambda: services.delivery_fail(delivery=delivery, actor=stranger, reason="x"),
+        lambda: delivering.delivery_start_transit(delivery=delivery, actor=stranger),
+        lambda: cancelling.delivery_cancel_by_courier(delivery=delivery, actor=stranger),
+        lambda: delivering.delivery_fail(delivery=delivery, actor=stranger, reason="x"),
     ):
         with pytest.raises(NotAllowedError):
             step()
@@ -139,19 +140,19 @@ def test_failed_attempt_then_reschedule_or_hand_back(
     delivery, trip, django_capture_on_commit_callbacks
 ):
     courier = trip.courier
-    services.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
-    services.delivery_start_transit(delivery=delivery, actor=courier)
+    delivering.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
+    delivering.delivery_start_transit(delivery=delivery, actor=courier)
     with pytest.raises(ApplicationError):
-        services.delivery_fail(delivery=delivery, actor=courier, reason="  ")
-    services.delivery_fail(delivery=delivery, actor=courier, reason="Nobody home")
+        delivering.delivery_fail(delivery=delivery, actor=courier, reason="  ")
+    delivering.delivery_fail(delivery=delivery, actor=courier, reason="Nobody home")
     assert _statuses(delivery) == (D.FAILED, ParcelStatus.DELIVERY_FAILED)
     assert delivery.failure_reason == "Nobody home" and delivery.failed_attempts == 1
-    services.delivery_start_transit(delivery=delivery, actor=courier)  # reschedule
+    delivering.delivery_start_transit(delivery=delivery, actor=courier)  # reschedule
     assert _statuses(delivery) == (D.IN_TRANSIT, ParcelStatus.IN_TRANSIT)
-    services.delivery_fail(delivery=delivery, actor=courier, reason="Still nobody")
+    delivering.delivery_fail(delivery=delivery, actor=courier, reason="Still nobody")
     other = line_trip()
     with django_capture_on_commit_callbacks(execute=True):
-        services.delivery_hand_back(delivery=delivery, actor=courier)
+        delivering.delivery_hand_back(delivery=delivery, actor=courier)
     assert _statuses(delivery) == (D.REASSIGNED, ParcelStatus.OPEN)
     trip.refresh_from_db()
     assert trip.reserved_parcels == 0
@@ -168,7 +169,7 @@ def test_courier_cancels_before_pickup(
     settings.COURIER_CANCEL_PENALTY = 15
     other = line_trip()
     with django_capture_on_commit_callbacks(execute=True):
-        services.delivery_cancel_by_courier(
+        cancelling.delivery_cancel_by_courier(
             delivery=delivery, actor=trip.courier, reason="flat tyre"
         )
     assert _statuses(delivery) == (D.CANCELLED, ParcelStatus.OPEN)
@@ -183,11 +184,11 @@ def test_courier_cancels_before_pickup(
 
 
 def test_courier_cannot_cancel_after_pickup(delivery, trip):
-    services.delivery_confirm_pickup(
+    delivering.delivery_confirm_pickup(
         delivery=delivery, actor=trip.courier, code=delivery.pickup_code
     )
     with pytest.raises(ConflictError, match="picked the parcel up"):
-        services.delivery_cancel_by_courier(delivery=delivery, actor=trip.courier)
+        cancelling.delivery_cancel_by_courier(delivery=delivery, actor=trip.courier)
     assert _statuses(delivery) == (D.PICKED_UP, ParcelStatus.PICKED_UP)
 
 
@@ -206,7 +207,7 @@ def test_shipper_cancels_before_pickup_with_fee_if_courier_is_on_the_way(
 
 
 def test_shipper_cannot_cancel_after_pickup(delivery, trip):
-    services.delivery_confirm_pickup(
+    delivering.delivery_confirm_pickup(
         delivery=delivery, actor=trip.courier, code=delivery.pickup_code
     )
     with pytest.raises(ConflictError):
@@ -217,7 +218,7 @@ def test_shipper_cannot_cancel_after_pickup(delivery, trip):
 def test_trip_cancel_and_complete_respect_deliveries(delivery, trip):
     with pytest.raises(ConflictError):
         trip_complete(trip=trip, actor=trip.courier)
-    services.delivery_confirm_pickup(
+    delivering.delivery_confirm_pickup(
         delivery=delivery, actor=trip.courier, code=delivery.pickup_code
     )
     with pytest.raises(ConflictError, match="carrying parcels"):
@@ -236,7 +237,7 @@ def test_trip_cancel_sends_assigned_parcels_back_to_matching(delivery, trip):
 def test_stops_are_ordered_along_the_route(trip):
     first = assigned(parcel_near(pickup=(3_000, 100), dropoff=(9_000, 0)), trip.courier)
     second = assigned(parcel_near(pickup=(1_000, 0), dropoff=(5_000, 0)), trip.courier)
-    services.delivery_confirm_pickup(delivery=second, actor=trip.courier, code=second.pickup_code)
+    delivering.delivery_confirm_pickup(delivery=second, actor=trip.courier, code=second.pickup_code)
     stops = trip_stops(trip=trip)
     assert [(s.delivery_id, s.kind) for s in stops] == [
         (second.pk, "pickup"),
@@ -251,21 +252,23 @@ def test_stops_are_ordered_along_the_route(trip):
 def test_ratings_both_ways_once_after_delivery(delivery, trip):
     shipper, courier = delivery.parcel.shipper, trip.courier
     with pytest.raises(ConflictError, match="once the parcel is delivered"):
-        services.rating_create(delivery=delivery, rater=shipper, stars=5)
-    services.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
-    services.delivery_start_transit(delivery=delivery, actor=courier)
-    services.delivery_confirm_delivered(
+        delivery_services.rating_create(delivery=delivery, rater=shipper, stars=5)
+    delivering.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
+    delivering.delivery_start_transit(delivery=delivery, actor=courier)
+    delivering.delivery_confirm_delivered(
         delivery=delivery, actor=courier, code=delivery.delivery_code
     )
-    by_shipper = services.rating_create(delivery=delivery, rater=shipper, stars=5, comment="Quick!")
-    by_courier = services.rating_create(delivery=delivery, rater=courier, stars=4)
+    by_shipper = delivery_services.rating_create(
+        delivery=delivery, rater=shipper, stars=5, comment="Quick!"
+    )
+    by_courier = delivery_services.rating_create(delivery=delivery, rater=courier, stars=4)
     assert (by_shipper.ratee, by_courier.ratee) == (courier, shipper)
     with pytest.raises(ConflictError):
-        services.rating_create(delivery=delivery, rater=shipper, stars=1)
+        delivery_services.rating_create(delivery=delivery, rater=shipper, stars=1)
     with pytest.raises(NotAllowedError):
-        services.rating_create(delivery=delivery, rater=line_trip().courier, stars=1)
+        delivery_services.rating_create(delivery=delivery, rater=line_trip().courier, stars=1)
     with pytest.raises(ApplicationError, match="Stars go from 1 to 5"):
-        services.rating_create(delivery=delivery, rater=courier, stars=6)
+        delivery_services.rating_create(delivery=delivery, rater=courier, stars=6)
 
 
 def test_co2_saved_uses_stated_factors():
@@ -278,17 +281,17 @@ def test_co2_saved_uses_stated_factors():
 
 def test_a_code_sent_at_the_wrong_step_costs_no_attempt(delivery, trip):
     with pytest.raises(TransitionNotAllowed):
-        services.delivery_confirm_delivered(delivery=delivery, actor=trip.courier, code="123456")
+        delivering.delivery_confirm_delivered(delivery=delivery, actor=trip.courier, code="123456")
     delivery.refresh_from_db()
     assert delivery.delivery_code_attempts == 0
     assert delivery.status == D.ASSIGNED
 
 
 def test_shipper_no_longer_sees_codes_of_a_finished_delivery(delivery, trip):
-    from marketplace.deliveries.api.serializers import ShipperDeliverySerializer
+    from marketplace.api.deliveries.serializers import ShipperDeliverySerializer
 
     assert ShipperDeliverySerializer(delivery).data["pickup_code"] == delivery.pickup_code
-    services.delivery_cancel_by_courier(delivery=delivery, actor=trip.courier)
+    cancelling.delivery_cancel_by_courier(delivery=delivery, actor=trip.courier)
     delivery.refresh_from_db()
     data = ShipperDeliverySerializer(delivery).data
     assert data["pickup_code"] is None and data["delivery_code"] is None

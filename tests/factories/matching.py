@@ -13,11 +13,10 @@ from django.contrib.gis.geos import LineString
 from django.utils import timezone
 
 from marketplace.accounts.models import User
+from marketplace.lifecycle.posting import parcel_create, trip_create
 from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel
-from marketplace.parcels.services import parcel_create
 from marketplace.trips.models import Trip
-from marketplace.trips.services import trip_create
 from tests.factories.accounts import CourierFactory, ShipperFactory
 from tests.factories.geo import offset, pt
 
@@ -95,8 +94,8 @@ def parcel_near(
 
 def assigned(parcel: Parcel, courier: User):  # type: ignore[no-untyped-def]
     """Offer the parcel and have `courier` accept it; returns the delivery."""
+    from marketplace.lifecycle.matching import offer_accept
     from marketplace.matching.models import Offer
-    from marketplace.matching.services import offer_accept
 
     offers_make_for_parcel(parcel_id=parcel.pk)
     offer = Offer.objects.get(parcel=parcel, courier=courier)

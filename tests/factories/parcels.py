@@ -5,8 +5,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from marketplace.lifecycle.posting import parcel_create
 from marketplace.parcels.models import Parcel
-from marketplace.parcels.services import parcel_create
 from tests.factories.accounts import ShipperFactory
 from tests.factories.geo import ALEXANDERPLATZ, CHARLOTTENBURG, pt
 

@@ -3,8 +3,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from marketplace.lifecycle.posting import trip_create
 from marketplace.trips.models import Trip
-from marketplace.trips.services import trip_create
 from tests.factories.accounts import CourierFactory
 from tests.factories.geo import commute_route
 

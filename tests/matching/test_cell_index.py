@@ -11,9 +11,9 @@ from django.contrib.gis.geos import LineString
 from django.db import connection, transaction
 from pyproj import Geod
 
+from marketplace.lifecycle.posting import trip_create
 from marketplace.matching import engine
 from marketplace.matching.segments import CELL_M, cell_sql
-from marketplace.trips.services import trip_create
 from tests.factories.accounts import CourierFactory
 from tests.factories.geo import pt
 from tests.factories.matching import base_time, parcel_near

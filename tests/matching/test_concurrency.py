@@ -4,8 +4,9 @@ import pytest
 
 from marketplace.core.exceptions import ConflictError
 from marketplace.deliveries.models import Delivery
+from marketplace.lifecycle.matching import offer_accept
 from marketplace.matching.models import Offer, OfferStatus
-from marketplace.matching.services import offer_accept, offers_make_for_parcel
+from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.trips.models import Trip
 from tests.concurrency import race

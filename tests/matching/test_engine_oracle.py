@@ -6,12 +6,11 @@ from datetime import timedelta
 import pytest
 
 from marketplace.accounts.models import CourierProfile
+from marketplace.lifecycle.posting import parcel_create, trip_create
 from marketplace.matching import engine
 from marketplace.matching.oracle import Oracle, load_parcels, load_trips
 from marketplace.parcels.models import Parcel
-from marketplace.parcels.services import parcel_create
 from marketplace.trips.models import Trip
-from marketplace.trips.services import trip_create
 from tests.factories.accounts import CourierFactory, ShipperFactory
 from tests.factories.geo import offset, pt
 from tests.factories.matching import base_time

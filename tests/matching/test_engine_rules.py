@@ -8,9 +8,9 @@ from django.db import connection
 from django.db.models import F
 
 from marketplace.accounts.models import CourierProfile, VerificationStatus
+from marketplace.lifecycle.cancelling import trip_cancel
 from marketplace.matching import engine
 from marketplace.trips.models import Trip
-from marketplace.trips.services import trip_cancel
 from tests.factories.accounts import CourierFactory, UserFactory
 from tests.factories.geo import offset
 from tests.factories.matching import BERLIN, base_time, line_trip, parcel_near, passes_at

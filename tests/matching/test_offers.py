@@ -9,17 +9,16 @@ from django.utils import timezone
 from marketplace.accounts.models import CourierProfile, VerificationStatus
 from marketplace.core.exceptions import ConflictError, NotAllowedError, NotFoundError
 from marketplace.deliveries.models import Delivery
-from marketplace.matching.models import Offer, OfferStatus
-from marketplace.matching.services import (
+from marketplace.lifecycle.matching import (
     offer_accept,
     offer_decline,
     offers_expire,
-    offers_make_for_parcel,
-    offers_make_for_trip,
     parcels_expire,
 )
+from marketplace.lifecycle.posting import parcel_update
+from marketplace.matching.models import Offer, OfferStatus
+from marketplace.matching.services import offers_make_for_parcel, offers_make_for_trip
 from marketplace.parcels.models import Parcel, ParcelStatus
-from marketplace.parcels.services import parcel_update
 from marketplace.trips.models import Trip
 from tests.factories.matching import line_trip, parcel_near
 

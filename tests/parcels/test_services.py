@@ -4,8 +4,9 @@ import pytest
 from django.utils import timezone
 
 from marketplace.core.exceptions import ApplicationError, ConflictError
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.posting import parcel_create, parcel_update
 from marketplace.parcels.models import Parcel, ParcelStatus
-from marketplace.parcels.services import parcel_cancel, parcel_create, parcel_update
 from tests.factories.accounts import CourierFactory, ShipperFactory
 from tests.factories.geo import ALEXANDERPLATZ, offset, pt
 from tests.factories.parcels import make_parcel, parcel_fields

@@ -17,12 +17,13 @@ from django.conf import settings
 from stripe import _http_client
 
 from marketplace.accounts.models import User
-from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery
+from marketplace.lifecycle import delivering
+from marketplace.lifecycle.paying import payment_start
 from marketplace.parcels.models import Parcel
 from marketplace.payments import gateway, ledger
 from marketplace.payments.models import ConnectedAccount, Payment, Tip
-from marketplace.payments.services import account_sync, connect_onboarding_link, payment_start
+from marketplace.payments.payouts import account_sync, connect_onboarding_link
 from marketplace.trips.models import Trip
 from tests.factories.matching import assigned, line_trip, parcel_near
 from tests.payments.stripe_fakes import FakeConnect
@@ -173,15 +174,15 @@ def assign(parcel: Parcel, trip: Trip) -> Delivery:
 
 def carry(delivery: Delivery, courier: User) -> Delivery:
     """Pick up and set off (not delivered yet)."""
-    deliveries.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
-    return deliveries.delivery_start_transit(delivery=delivery, actor=courier)
+    delivering.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
+    return delivering.delivery_start_transit(delivery=delivery, actor=courier)
 
 
 def deliver(capture: Capture, delivery: Delivery, courier: User) -> Delivery:
     """Pick up, carry and hand over; the release runs on commit."""
     carry(delivery, courier)
     with capture(execute=True):
-        delivery = deliveries.delivery_confirm_delivered(
+        delivery = delivering.delivery_confirm_delivered(
             delivery=delivery, actor=courier, code=delivery.delivery_code
         )
     return delivery

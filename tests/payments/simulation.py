@@ -22,13 +22,16 @@ import stripe
 from django.test import Client
 
 from marketplace.accounts.models import User
-from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery
+from marketplace.lifecycle import cancelling, delivering
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.delivering import trip_start
+from marketplace.lifecycle.matching import offer_accept
+from marketplace.lifecycle.paying import payment_start
 from marketplace.matching.models import Offer, OfferStatus
-from marketplace.matching.services import offer_accept
 from marketplace.parcels.models import Parcel
-from marketplace.parcels.services import parcel_cancel
 from marketplace.payments import gateway
+from marketplace.payments.disputes import dispute_resolve
 from marketplace.payments.models import (
     ConnectedAccount,
     Dispute,
@@ -37,16 +40,11 @@ from marketplace.payments.models import (
     Tip,
     Transfer,
 )
-from marketplace.payments.services import (
-    connect_onboarding_link,
-    dispute_resolve,
-    escrow_refund_after_release,
-    payment_start,
-    tip_start,
-)
+from marketplace.payments.payouts import connect_onboarding_link
+from marketplace.payments.refunds import escrow_refund_after_release
 from marketplace.payments.tasks import send_due_transfers
+from marketplace.payments.tips import tip_start
 from marketplace.trips.models import Trip
-from marketplace.trips.services import trip_start
 from tests.factories.accounts import CourierFactory, ShipperFactory, UserFactory
 from tests.factories.matching import base_time, line_trip, parcel_near
 from tests.payments.stripe_fakes import FakeConnect, event, post_event
@@ -350,17 +348,17 @@ class Simulation:
 
     def _deliver(self, delivery: Delivery, courier: Courier, *, failures: bool) -> Iterator[None]:
         user = courier.user
-        deliveries.delivery_confirm_pickup(delivery=delivery, actor=user, code=delivery.pickup_code)
+        delivering.delivery_confirm_pickup(delivery=delivery, actor=user, code=delivery.pickup_code)
         yield
-        deliveries.delivery_start_transit(delivery=delivery, actor=user)
+        delivering.delivery_start_transit(delivery=delivery, actor=user)
         yield
         if failures and courier.enabled:
             with self._transfer_trouble(delivery):
-                deliveries.delivery_confirm_delivered(
+                delivering.delivery_confirm_delivered(
                     delivery=delivery, actor=user, code=delivery.delivery_code
                 )
         else:
-            deliveries.delivery_confirm_delivered(
+            delivering.delivery_confirm_delivered(
                 delivery=delivery, actor=user, code=delivery.delivery_code
             )
         self.stats["delivered"] += 1
@@ -532,14 +530,14 @@ class Simulation:
                 self._dispute_close(record, dispute_id)
             return
         if path == "courier_withdraws":
-            deliveries.delivery_cancel_by_courier(delivery=delivery, actor=courier.user)
+            cancelling.delivery_cancel_by_courier(delivery=delivery, actor=courier.user)
             self.stats["courier withdrew"] += 1
             yield
             self._cancel(parcel)
             return
         if path == "in_flight":
             if rng.random() < 0.5:
-                deliveries.delivery_confirm_pickup(
+                delivering.delivery_confirm_pickup(
                     delivery=delivery, actor=courier.user, code=delivery.pickup_code
                 )
             return

@@ -8,6 +8,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test import Client
 
+from marketplace.lifecycle.paying import payment_start
 from marketplace.payments import gateway, ledger
 from marketplace.payments.models import (
     LedgerAccount,
@@ -18,7 +19,8 @@ from marketplace.payments.models import (
     TransferStatus,
     WebhookEvent,
 )
-from marketplace.payments.services import escrow_refund, payment_start, transfer_send
+from marketplace.payments.refunds import escrow_refund
+from marketplace.payments.transfers import transfer_send
 from tests.factories.matching import parcel_near
 from tests.payments.helpers import (
     browser_confirms,

@@ -7,8 +7,10 @@ from django.urls import reverse
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError
-from marketplace.parcels.services import parcel_cancel
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.delivering import trip_start
 from marketplace.payments import ledger
+from marketplace.payments.disputes import dispute_resolve, dispute_sync
 from marketplace.payments.models import (
     Dispute,
     DisputeStatus,
@@ -17,9 +19,7 @@ from marketplace.payments.models import (
     TransferStatus,
     WebhookEvent,
 )
-from marketplace.payments.services import dispute_resolve, dispute_sync
 from marketplace.payments.tasks import send_due_transfers
-from marketplace.trips.services import trip_start
 from tests.payments.helpers import (
     assign,
     balances,

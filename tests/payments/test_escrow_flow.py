@@ -3,7 +3,8 @@ signed webhooks, with the ledger balanced at every step."""
 
 import pytest
 
-from marketplace.deliveries import services as deliveries
+from marketplace.lifecycle import delivering
+from marketplace.lifecycle.paying import payment_start
 from marketplace.parcels.models import ParcelStatus
 from marketplace.payments import ledger
 from marketplace.payments.models import (
@@ -14,7 +15,7 @@ from marketplace.payments.models import (
     TransferStatus,
     WebhookEvent,
 )
-from marketplace.payments.services import connect_onboarding_link, payment_start
+from marketplace.payments.payouts import connect_onboarding_link
 from tests.factories.matching import assigned, line_trip, parcel_near
 from tests.payments.stripe_fakes import event, post_event
 
@@ -46,12 +47,12 @@ def test_pay_deliver_release_and_transfer_once_payouts_are_enabled(
 
     # When the courier delivers it
     delivery = assigned(parcel, trip.courier)
-    deliveries.delivery_confirm_pickup(
+    delivering.delivery_confirm_pickup(
         delivery=delivery, actor=trip.courier, code=delivery.pickup_code
     )
-    deliveries.delivery_start_transit(delivery=delivery, actor=trip.courier)
+    delivering.delivery_start_transit(delivery=delivery, actor=trip.courier)
     with django_capture_on_commit_callbacks(execute=True):
-        deliveries.delivery_confirm_delivered(
+        delivering.delivery_confirm_delivered(
             delivery=delivery, actor=trip.courier, code=delivery.delivery_code
         )
 

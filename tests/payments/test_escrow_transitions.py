@@ -6,12 +6,15 @@ from datetime import timedelta
 
 import pytest
 
+from marketplace.core.exceptions import ConflictError, NotAllowedError
 from marketplace.core.state_machine import TransitionNotAllowed
 from marketplace.deliveries.models import DeliveryStatus
-from marketplace.matching.services import parcels_expire
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.delivering import trip_start
+from marketplace.lifecycle.matching import parcels_expire
+from marketplace.lifecycle.paying import payment_start, payment_sync
 from marketplace.parcels.models import ParcelStatus
-from marketplace.parcels.services import parcel_cancel
-from marketplace.payments import services
+from marketplace.payments import escrow, refunds
 from marketplace.payments.models import (
     PAYMENT_TRANSITIONS,
     Payment,
@@ -22,12 +25,7 @@ from marketplace.payments.models import (
     TransferKind,
     TransferStatus,
 )
-from marketplace.payments.services import (
-    escrow_refund_after_release,
-    payment_start,
-    payment_sync,
-)
-from marketplace.trips.services import trip_start
+from marketplace.payments.refunds import escrow_refund_after_release
 from tests.factories.accounts import ShipperFactory
 from tests.factories.matching import parcel_near
 from tests.factories.parcels import make_parcel
@@ -218,7 +216,7 @@ def test_a_new_card_after_a_browser_payment_is_refused_as_already_paid(
 
     # When the shipper also submits a saved card
     with (
-        pytest.raises(services.ConflictError) as exc,
+        pytest.raises(ConflictError) as exc,
         django_capture_on_commit_callbacks(execute=True),
     ):
         payment_start(parcel=parcel, shipper=parcel.shipper, payment_method="pm_card_visa")
@@ -402,7 +400,7 @@ def test_released_to_reversed_after_the_transfer_went_out(
     assert balances(payment) == {}
 
     # And doing it again is refused
-    with pytest.raises(services.ConflictError) as exc:
+    with pytest.raises(ConflictError) as exc:
         escrow_refund_after_release(payment_id=payment.pk, reason="again")
     assert exc.value.code == "not_released"
     assert charge_refunded(payment) == payment.amount
@@ -464,7 +462,7 @@ def test_a_move_outside_the_table_is_refused_and_changes_nothing(current, target
     payment = _payment_in(current)
 
     with pytest.raises(TransitionNotAllowed) as exc:
-        services._move(Payment.objects.select_for_update().get(pk=payment.pk), target)
+        escrow.payment_move(Payment.objects.select_for_update().get(pk=payment.pk), target)
 
     assert exc.value.extra == {
         "from": current,
@@ -480,7 +478,7 @@ def test_a_move_outside_the_table_is_refused_and_changes_nothing(current, target
 def test_a_move_to_the_same_status_writes_nothing(status):
     payment = _payment_in(status)
 
-    services._move(payment, status)
+    escrow.payment_move(payment, status)
 
     assert not PaymentEvent.objects.filter(payment=payment).exists()
 
@@ -491,15 +489,15 @@ def test_a_refund_larger_than_what_is_left_is_refused(
 ):
     _parcel, payment = paid_parcel(django_capture_on_commit_callbacks)
 
-    with pytest.raises(services.ConflictError) as exc:
-        services.escrow_refund(
+    with pytest.raises(ConflictError) as exc:
+        refunds.escrow_refund(
             payment_id=payment.pk, amount=payment.amount + 1, reason="too much", key="k-1"
         )
     assert exc.value.code == "refund_too_large"
 
-    services.escrow_refund(payment_id=payment.pk, amount=100, reason="part", key="k-2")
-    with pytest.raises(services.ConflictError) as exc:
-        services.escrow_refund(
+    refunds.escrow_refund(payment_id=payment.pk, amount=100, reason="part", key="k-2")
+    with pytest.raises(ConflictError) as exc:
+        refunds.escrow_refund(
             payment_id=payment.pk, amount=payment.amount - 99, reason="rest+1", key="k-3"
         )
     assert exc.value.code == "refund_too_large"
@@ -521,8 +519,8 @@ def test_an_unpaid_payment_cannot_be_refunded(
     with django_capture_on_commit_callbacks(execute=True):
         payment = payment_start(parcel=parcel, shipper=parcel.shipper, payment_method=card)
 
-    with pytest.raises(services.ConflictError) as exc:
-        services.escrow_refund(payment_id=payment.pk, amount=100, reason="no", key="k")
+    with pytest.raises(ConflictError) as exc:
+        refunds.escrow_refund(payment_id=payment.pk, amount=100, reason="no", key="k")
 
     assert exc.value.code == "not_refundable"
     assert not Refund.objects.exists() and balances(payment) == {}
@@ -532,10 +530,10 @@ def test_a_cancelled_payment_cannot_be_refunded(
     payments_on, stripe_connect, django_capture_on_commit_callbacks
 ):
     _parcel, payment = _unpaid(django_capture_on_commit_callbacks)
-    services.payment_cancel(payment=payment)
+    escrow.payment_cancel(payment=payment)
 
-    with pytest.raises(services.ConflictError) as exc:
-        services.escrow_refund(payment_id=payment.pk, amount=100, reason="no", key="k")
+    with pytest.raises(ConflictError) as exc:
+        refunds.escrow_refund(payment_id=payment.pk, amount=100, reason="no", key="k")
 
     assert exc.value.code == "not_refundable"
     assert not Refund.objects.exists()
@@ -546,8 +544,8 @@ def test_a_released_payment_is_not_refunded_directly(
 ):
     _trip, _parcel, payment, _delivery = delivered_payment(django_capture_on_commit_callbacks)
 
-    with pytest.raises(services.ConflictError) as exc:
-        services.escrow_refund(payment_id=payment.pk, amount=100, reason="no", key="k")
+    with pytest.raises(ConflictError) as exc:
+        refunds.escrow_refund(payment_id=payment.pk, amount=100, reason="no", key="k")
 
     assert exc.value.code == "not_refundable"
     assert charge_refunded(payment) == 0
@@ -558,8 +556,8 @@ def test_a_paid_payment_cannot_be_cancelled(
 ):
     _parcel, payment = paid_parcel(django_capture_on_commit_callbacks)
 
-    with pytest.raises(services.ConflictError) as exc:
-        services.payment_cancel(payment=payment)
+    with pytest.raises(ConflictError) as exc:
+        escrow.payment_cancel(payment=payment)
 
     assert exc.value.code == "not_cancellable"
     payment.refresh_from_db()
@@ -572,7 +570,7 @@ def test_a_parcel_cannot_be_paid_twice(
 ):
     parcel, payment = paid_parcel(django_capture_on_commit_callbacks)
 
-    with pytest.raises(services.ConflictError) as exc:
+    with pytest.raises(ConflictError) as exc:
         payment_start(parcel=parcel, shipper=parcel.shipper, payment_method="pm_card_visa")
 
     assert exc.value.code == "already_paid"
@@ -585,7 +583,7 @@ def test_a_parcel_that_is_not_a_draft_cannot_be_paid(settings, stripe_connect):
     parcel = parcel_near()
     assert parcel.status == ParcelStatus.OPEN
 
-    with pytest.raises(services.ConflictError) as exc:
+    with pytest.raises(ConflictError) as exc:
         payment_start(parcel=parcel, shipper=parcel.shipper, payment_method="pm_card_visa")
 
     assert exc.value.code == "not_payable"
@@ -596,7 +594,7 @@ def test_a_cancelled_draft_cannot_be_paid(payments_on, stripe_connect):
     parcel = parcel_near()
     parcel_cancel(parcel=parcel, actor=parcel.shipper)
 
-    with pytest.raises(services.ConflictError) as exc:
+    with pytest.raises(ConflictError) as exc:
         payment_start(parcel=parcel, shipper=parcel.shipper, payment_method="pm_card_visa")
 
     assert exc.value.code == "not_payable"
@@ -607,7 +605,7 @@ def test_another_shipper_cannot_pay_for_the_parcel(payments_on, stripe_connect):
     parcel = parcel_near()
     other = ShipperFactory()
 
-    with pytest.raises(services.NotAllowedError):
+    with pytest.raises(NotAllowedError):
         payment_start(parcel=parcel, shipper=other, payment_method="pm_card_visa")
 
     assert not Payment.objects.exists()
@@ -619,8 +617,8 @@ def test_money_is_released_only_for_a_delivered_parcel(
     trip, parcel, payment = trip_and_parcel(django_capture_on_commit_callbacks)
     delivery = assign(parcel, trip)
 
-    with pytest.raises(services.ConflictError) as exc:
-        services.escrow_release(delivery_id=delivery.pk)
+    with pytest.raises(ConflictError) as exc:
+        escrow.escrow_release(delivery_id=delivery.pk)
 
     assert exc.value.code == "not_delivered"
     payment.refresh_from_db()
@@ -658,7 +656,7 @@ def test_a_cancellation_fee_as_large_as_the_price_keeps_it_all_for_the_courier(
 def test_every_move_in_the_table_is_accepted_with_an_audit_row(current, target):
     payment = _payment_in(current)
 
-    services._move(payment, target, "by hand")
+    escrow.payment_move(payment, target, "by hand")
 
     payment.refresh_from_db()
     assert payment.status == target

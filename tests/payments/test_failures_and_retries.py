@@ -5,8 +5,9 @@ import pytest
 from celery.exceptions import Retry
 from django.db import OperationalError
 
-from marketplace.parcels.services import parcel_cancel
-from marketplace.payments import gateway, services, tasks
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.paying import payment_start
+from marketplace.payments import gateway, tasks, transfers
 from marketplace.payments.models import (
     LedgerTransaction,
     Payment,
@@ -15,12 +16,8 @@ from marketplace.payments.models import (
     Transfer,
     TransferStatus,
 )
-from marketplace.payments.services import (
-    escrow_refund,
-    escrow_refund_after_release,
-    payment_start,
-    transfer_send,
-)
+from marketplace.payments.refunds import escrow_refund, escrow_refund_after_release
+from marketplace.payments.transfers import transfer_send
 from tests.factories.matching import parcel_near
 from tests.payments.helpers import (
     balances,
@@ -130,7 +127,7 @@ def test_a_transfer_made_at_stripe_whose_recording_failed_is_replayed_not_repeat
     )
 
     # Given Stripe made the transfer but our database failed right after
-    real = services._transfer_paid
+    real = transfers._transfer_paid
     calls = []
 
     def fail_once(transfer_id, stripe_transfer_id):
@@ -139,7 +136,7 @@ def test_a_transfer_made_at_stripe_whose_recording_failed_is_replayed_not_repeat
             raise OperationalError("the database went away")
         return real(transfer_id, stripe_transfer_id)
 
-    monkeypatch.setattr(services, "_transfer_paid", fail_once)
+    monkeypatch.setattr(transfers, "_transfer_paid", fail_once)
     with pytest.raises(Retry):
         tasks.send_transfer.delay(transfer.pk)
     transfer.refresh_from_db()

@@ -4,11 +4,13 @@ balanced and append-only in the database itself."""
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from marketplace.parcels.services import parcel_cancel
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.delivering import trip_start
 from marketplace.payments import ledger
+from marketplace.payments.escrow import escrow_release
 from marketplace.payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from marketplace.payments.services import escrow_refund_after_release, escrow_release, tip_start
-from marketplace.trips.services import trip_start
+from marketplace.payments.refunds import escrow_refund_after_release
+from marketplace.payments.tips import tip_start
 from tests.payments.helpers import (
     assign,
     balances,

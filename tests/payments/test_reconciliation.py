@@ -5,7 +5,9 @@ import pytest
 import requests
 from django.conf import settings
 
-from marketplace.parcels.services import parcel_cancel
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.delivering import trip_start
+from marketplace.lifecycle.paying import payment_start
 from marketplace.payments import gateway, ledger
 from marketplace.payments.models import (
     PaymentStatus,
@@ -14,9 +16,9 @@ from marketplace.payments.models import (
     Transfer,
 )
 from marketplace.payments.reconciliation import reconcile
-from marketplace.payments.services import escrow_refund_after_release, payment_start, tip_start
+from marketplace.payments.refunds import escrow_refund_after_release
 from marketplace.payments.tasks import reconcile_ledger
-from marketplace.trips.services import trip_start
+from marketplace.payments.tips import tip_start
 from tests.factories.matching import parcel_near
 from tests.payments.helpers import (
     DECLINED_CARD,

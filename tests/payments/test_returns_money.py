@@ -3,12 +3,11 @@ platform), and what the returns policy refunds of the original order goes throug
 
 import pytest
 
-from marketplace.deliveries import services as deliveries
+from marketplace.lifecycle import delivering, returning
+from marketplace.lifecycle.paying import payment_start
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.payments import ledger
 from marketplace.payments.models import Payment, PaymentStatus, Transfer
-from marketplace.payments.services import payment_start
-from marketplace.returns import services as returns
 from tests.factories.accounts import UserFactory
 from tests.payments.helpers import (
     assign,
@@ -38,7 +37,7 @@ def test_the_shipper_pays_the_way_back_and_the_ledger_balances(
     assert payment.status == PaymentStatus.RELEASED
 
     with capture(execute=True):
-        parcel_return = returns.return_request(
+        parcel_return = returning.return_request(
             parcel=original, actor=original.shipper, reason_code="damaged"
         )
     reverse = Parcel.objects.get(pk=parcel_return.reverse_id)
@@ -77,7 +76,7 @@ def test_the_shipper_pays_the_way_back_and_the_ledger_balances(
     assert sum(_whole_ledger().values()) == 0
 
     # the refund task replayed changes nothing
-    from marketplace.payments.services import escrow_refund_returned
+    from marketplace.payments.refunds import escrow_refund_returned
 
     escrow_refund_returned(parcel_id=original.pk)
     payment.refresh_from_db()
@@ -93,7 +92,7 @@ def test_with_policy_none_the_original_is_not_refunded(
     payments_on.RETURN_FEE_PAYER = "platform"
     _, original, payment, _ = delivered_payment(capture)
     with capture(execute=True):
-        parcel_return = returns.return_request(
+        parcel_return = returning.return_request(
             parcel=original, actor=original.shipper, reason_code="not_wanted"
         )
     trip_back = westward_trip()
@@ -111,7 +110,7 @@ def test_the_platform_funds_the_way_back_and_pays_the_courier_from_its_balance(
     revenue_before = _whole_ledger().get("platform_revenue", 0)
 
     with capture(execute=True):
-        parcel_return = returns.return_request(
+        parcel_return = returning.return_request(
             parcel=original, actor=original.shipper, reason_code="damaged"
         )
     reverse = Parcel.objects.get(pk=parcel_return.reverse_id)
@@ -145,10 +144,10 @@ def test_a_cancelled_platform_funded_return_gives_the_money_back_to_the_platform
     payments_on.RETURN_FEE_PAYER = "platform"
     _, original, _, _ = delivered_payment(capture)
     with capture(execute=True):
-        parcel_return = returns.return_request(
+        parcel_return = returning.return_request(
             parcel=original, actor=original.shipper, reason_code="damaged"
         )
-    from marketplace.parcels.services import parcel_cancel
+    from marketplace.lifecycle.cancelling import parcel_cancel
 
     with capture(execute=True):
         parcel_cancel(parcel=parcel_return.reverse, actor=original.shipper, reason="Kept it")
@@ -166,9 +165,9 @@ def test_a_failed_delivery_sent_back_is_refunded_in_full_when_it_is_home(
     trip, original, payment = trip_and_parcel(capture)
     delivery = assign(original, trip)
     carry(delivery, trip.courier)
-    deliveries.delivery_fail(delivery=delivery, actor=trip.courier, reason="Nobody home")
+    delivering.delivery_fail(delivery=delivery, actor=trip.courier, reason="Nobody home")
     with capture(execute=True):
-        parcel_return = returns.return_send_back(
+        parcel_return = returning.return_send_back(
             delivery=delivery, actor=trip.courier, reason="Nobody home"
         )
     reverse = Parcel.objects.get(pk=parcel_return.reverse_id)
@@ -192,12 +191,12 @@ def test_the_admin_refund_action_refunds_once(
     admin_user = UserFactory(is_staff=True)
     _, original, payment, _ = delivered_payment(capture)
     with capture(execute=True):
-        parcel_return = returns.return_request(
+        parcel_return = returning.return_request(
             parcel=original, actor=original.shipper, reason_code="damaged"
         )
     for _ in range(2):
         with capture(execute=True):
-            returns.return_refund_original(parcel_return=parcel_return, actor=admin_user)
+            returning.return_refund_original(parcel_return=parcel_return, actor=admin_user)
     payment.refresh_from_db()
     assert payment.amount_refunded == payment.platform_fee
     assert payment.refunds.count() == 1

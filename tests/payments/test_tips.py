@@ -3,9 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from marketplace.lifecycle.paying import payment_sync
 from marketplace.payments import gateway, ledger
 from marketplace.payments.models import Tip, Transfer, TransferKind, TransferStatus
-from marketplace.payments.services import payment_sync
 from tests.factories.accounts import ShipperFactory
 from tests.payments.helpers import (
     DECLINED_CARD,

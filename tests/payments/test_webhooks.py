@@ -9,6 +9,9 @@ import pytest
 from celery.exceptions import Retry
 from django.conf import settings
 
+from marketplace.lifecycle.paying import payment_start, payment_sync
+from marketplace.lifecycle.stripe_webhooks import webhook_process
+from marketplace.lifecycle.tasks import retry_webhook_events
 from marketplace.payments import gateway, ledger
 from marketplace.payments.models import (
     ConnectedAccount,
@@ -20,9 +23,6 @@ from marketplace.payments.models import (
     TransferStatus,
     WebhookEvent,
 )
-from marketplace.payments.services import payment_start, payment_sync
-from marketplace.payments.tasks import retry_webhook_events
-from marketplace.payments.webhooks import webhook_process
 from tests.factories.matching import line_trip, parcel_near
 from tests.payments.helpers import (
     assign,

@@ -6,21 +6,21 @@ from typing import Any
 
 from django.contrib.gis.geos import LineString
 
-from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery
+from marketplace.lifecycle import delivering
 from marketplace.parcels.models import Parcel
 from marketplace.trips.models import Trip
 from tests.factories.matching import assigned, line_trip, parcel_near, route
 
 
 def carry(delivery: Delivery, courier: Any) -> Delivery:
-    deliveries.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
-    return deliveries.delivery_start_transit(delivery=delivery, actor=courier)
+    delivering.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
+    return delivering.delivery_start_transit(delivery=delivery, actor=courier)
 
 
 def hand_over(delivery: Delivery, courier: Any) -> Delivery:
     carry(delivery, courier)
-    return deliveries.delivery_confirm_delivered(
+    return delivering.delivery_confirm_delivered(
         delivery=delivery, actor=courier, code=delivery.delivery_code
     )
 

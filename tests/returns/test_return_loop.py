@@ -7,11 +7,10 @@ import pytest
 from django.utils import timezone
 
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
-from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery, DeliveryStatus
+from marketplace.lifecycle import delivering, returning
 from marketplace.matching.models import Offer
 from marketplace.parcels.models import Parcel, ParcelStatus
-from marketplace.returns import services
 from marketplace.returns.models import ParcelReturn, ReturnStatus
 from tests.factories.accounts import ShipperFactory
 from tests.factories.matching import assigned, line_trip, parcel_near
@@ -24,7 +23,7 @@ def test_deliver_return_match_pick_up_deliver_back_and_the_original_is_returned(
     original, _ = delivered_parcel()
     trip_back = westward_trip()
 
-    parcel_return = services.return_request(
+    parcel_return = returning.return_request(
         parcel=original, actor=original.shipper, reason_code="damaged", reason="Box crushed"
     )
 
@@ -63,7 +62,7 @@ def test_deliver_return_match_pick_up_deliver_back_and_the_original_is_returned(
 
 def test_the_eastward_trip_that_delivered_it_is_not_offered_the_way_back():
     original, _ = delivered_parcel()
-    parcel_return = services.return_request(
+    parcel_return = returning.return_request(
         parcel=original, actor=original.shipper, reason_code="not_wanted"
     )
     assert not Offer.objects.filter(parcel=parcel_return.reverse).exists()
@@ -77,7 +76,7 @@ def test_the_eastward_trip_that_delivered_it_is_not_offered_the_way_back():
 def test_a_shipper_may_send_it_to_a_return_address_and_pick_windows():
     original, _ = delivered_parcel()
     start = (timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
-    parcel_return = services.return_request(
+    parcel_return = returning.return_request(
         parcel=original,
         actor=original.shipper,
         reason_code="wrong_item",
@@ -100,7 +99,7 @@ def test_a_parcel_not_delivered_is_refused_and_nothing_is_created():
     parcel = parcel_near()
     before = _counts()
     with pytest.raises(ConflictError) as error:
-        services.return_request(parcel=parcel, actor=parcel.shipper, reason_code="damaged")
+        returning.return_request(parcel=parcel, actor=parcel.shipper, reason_code="damaged")
     assert error.value.code == "not_delivered"
     assert _counts() == before
 
@@ -113,7 +112,7 @@ def test_a_return_outside_the_window_is_refused_and_nothing_is_created(settings)
     )
     before = _counts()
     with pytest.raises(ConflictError) as error:
-        services.return_request(parcel=original, actor=original.shipper, reason_code="damaged")
+        returning.return_request(parcel=original, actor=original.shipper, reason_code="damaged")
     assert error.value.code == "return_window_closed"
     assert "14 days" in str(error.value)
     assert _counts() == before
@@ -123,19 +122,19 @@ def test_a_return_outside_the_window_is_refused_and_nothing_is_created(settings)
 
 def test_a_second_return_of_the_same_parcel_is_refused_and_nothing_is_created():
     original, _ = delivered_parcel()
-    services.return_request(parcel=original, actor=original.shipper, reason_code="damaged")
+    returning.return_request(parcel=original, actor=original.shipper, reason_code="damaged")
     before = _counts()
     with pytest.raises(ConflictError) as error:
-        services.return_request(parcel=original, actor=original.shipper, reason_code="damaged")
+        returning.return_request(parcel=original, actor=original.shipper, reason_code="damaged")
     assert error.value.code in ("return_exists", "not_delivered")
     with pytest.raises(ConflictError):
-        services.return_request_by_recipient(parcel=original, reason_code="damaged")
+        returning.return_request_by_recipient(parcel=original, reason_code="damaged")
     assert _counts() == before
 
 
 def test_a_return_cannot_itself_be_returned():
     original, _ = delivered_parcel()
-    reverse = services.return_request(
+    reverse = returning.return_request(
         parcel=original, actor=original.shipper, reason_code="damaged"
     ).reverse
     trip_back = westward_trip()
@@ -144,7 +143,7 @@ def test_a_return_cannot_itself_be_returned():
     assert reverse.status == ParcelStatus.DELIVERED
     before = _counts()
     with pytest.raises(ConflictError) as error:
-        services.return_request(parcel=reverse, actor=reverse.shipper, reason_code="damaged")
+        returning.return_request(parcel=reverse, actor=reverse.shipper, reason_code="damaged")
     assert error.value.code == "not_returnable"
     assert _counts() == before
 
@@ -153,19 +152,19 @@ def test_someone_else_cannot_return_my_parcel_and_bad_reasons_are_named():
     original, _ = delivered_parcel()
     before = _counts()
     with pytest.raises(NotAllowedError):
-        services.return_request(parcel=original, actor=ShipperFactory(), reason_code="damaged")
+        returning.return_request(parcel=original, actor=ShipperFactory(), reason_code="damaged")
     with pytest.raises(ApplicationError) as error:
-        services.return_request(parcel=original, actor=original.shipper, reason_code="bored")
+        returning.return_request(parcel=original, actor=original.shipper, reason_code="bored")
     assert "reason_code" in error.value.fields
     with pytest.raises(ApplicationError) as error:
-        services.return_request(parcel=original, actor=original.shipper, reason_code="other")
+        returning.return_request(parcel=original, actor=original.shipper, reason_code="other")
     assert "reason" in error.value.fields
     assert _counts() == before
 
 
 def test_the_recipient_asks_and_the_shipper_approves():
     original, _ = delivered_parcel()
-    parcel_return = services.return_request_by_recipient(
+    parcel_return = returning.return_request_by_recipient(
         parcel=original, reason_code="wrong_item", reason="Ordered blue, got red"
     )
     original.refresh_from_db()
@@ -176,8 +175,8 @@ def test_the_recipient_asks_and_the_shipper_approves():
     assert original.shipper.notifications.filter(kind="return_requested").exists()
 
     with pytest.raises(NotAllowedError):
-        services.return_approve(parcel_return=parcel_return, actor=ShipperFactory())
-    services.return_approve(parcel_return=parcel_return, actor=original.shipper)
+        returning.return_approve(parcel_return=parcel_return, actor=ShipperFactory())
+    returning.return_approve(parcel_return=parcel_return, actor=original.shipper)
 
     parcel_return.refresh_from_db()
     original.refresh_from_db()
@@ -189,11 +188,11 @@ def test_the_recipient_asks_and_the_shipper_approves():
 
 def test_the_shipper_refuses_with_a_reason_and_the_way_back_is_cancelled():
     original, _ = delivered_parcel()
-    parcel_return = services.return_request_by_recipient(parcel=original, reason_code="not_wanted")
+    parcel_return = returning.return_request_by_recipient(parcel=original, reason_code="not_wanted")
     with pytest.raises(ApplicationError):
-        services.return_refuse(parcel_return=parcel_return, actor=original.shipper, reason=" ")
+        returning.return_refuse(parcel_return=parcel_return, actor=original.shipper, reason=" ")
 
-    services.return_refuse(
+    returning.return_refuse(
         parcel_return=parcel_return, actor=original.shipper, reason="Final sale item"
     )
 
@@ -204,15 +203,15 @@ def test_the_shipper_refuses_with_a_reason_and_the_way_back_is_cancelled():
     assert parcel_return.reverse.status == ParcelStatus.CANCELLED
     assert original.status == ParcelStatus.DELIVERED
     # refused: it may be asked again within the window
-    again = services.return_request_by_recipient(parcel=original, reason_code="damaged")
+    again = returning.return_request_by_recipient(parcel=original, reason_code="damaged")
     assert again.status == ReturnStatus.REQUESTED
 
 
 def test_cancelling_the_way_back_puts_the_original_back_to_delivered():
-    from marketplace.parcels.services import parcel_cancel
+    from marketplace.lifecycle.cancelling import parcel_cancel
 
     original, _ = delivered_parcel()
-    parcel_return = services.return_request(
+    parcel_return = returning.return_request(
         parcel=original, actor=original.shipper, reason_code="damaged"
     )
     parcel_cancel(parcel=parcel_return.reverse, actor=original.shipper, reason="Kept it")
@@ -228,12 +227,12 @@ def test_the_courier_sends_a_failed_delivery_back_and_it_comes_home():
     original = parcel_near()
     delivery = assigned(original, trip.courier)
     carry(delivery, trip.courier)
-    deliveries.delivery_fail(delivery=delivery, actor=trip.courier, reason="Nobody home")
+    delivering.delivery_fail(delivery=delivery, actor=trip.courier, reason="Nobody home")
     trip_back = westward_trip()
 
     with pytest.raises(NotAllowedError):
-        services.return_send_back(delivery=delivery, actor=trip_back.courier, reason="x")
-    parcel_return = services.return_send_back(
+        returning.return_send_back(delivery=delivery, actor=trip_back.courier, reason="x")
+    parcel_return = returning.return_send_back(
         delivery=delivery, actor=trip.courier, reason="Nobody home twice"
     )
 
@@ -261,22 +260,22 @@ def test_only_a_failed_delivery_can_be_sent_back():
     carry(delivery, trip.courier)
     before = _counts()
     with pytest.raises(ConflictError) as error:
-        services.return_send_back(delivery=delivery, actor=trip.courier, reason="Too far")
+        returning.return_send_back(delivery=delivery, actor=trip.courier, reason="Too far")
     assert error.value.code == "not_failed"
     assert _counts() == before
 
 
 def test_a_failed_way_back_is_not_sent_back_again():
     original, _ = delivered_parcel()
-    reverse = services.return_request(
+    reverse = returning.return_request(
         parcel=original, actor=original.shipper, reason_code="damaged"
     ).reverse
     trip_back = westward_trip()
     delivery = assigned(reverse, trip_back.courier)
     carry(delivery, trip_back.courier)
-    deliveries.delivery_fail(delivery=delivery, actor=trip_back.courier, reason="Closed")
+    delivering.delivery_fail(delivery=delivery, actor=trip_back.courier, reason="Closed")
     before = _counts()
     with pytest.raises(ConflictError) as error:
-        services.return_send_back(delivery=delivery, actor=trip_back.courier, reason="Closed")
+        returning.return_send_back(delivery=delivery, actor=trip_back.courier, reason="Closed")
     assert error.value.code == "not_returnable"
     assert _counts() == before

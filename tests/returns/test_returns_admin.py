@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from marketplace.lifecycle import returning
 from marketplace.parcels.models import ParcelStatus
-from marketplace.returns import services
 from marketplace.returns.models import ParcelReturn, ReturnStatus
 from tests.factories.accounts import UserFactory
 from tests.returns.helpers import delivered_parcel
@@ -23,7 +23,7 @@ def admin_client_() -> Client:
 
 def _asked_by_recipient() -> ParcelReturn:
     original, _ = delivered_parcel()
-    return services.return_request_by_recipient(
+    return returning.return_request_by_recipient(
         parcel=original, reason_code="damaged", reason="Broken glass"
     )
 
@@ -77,7 +77,7 @@ def test_refuse_asks_for_a_reason_then_refuses(admin_client_):
 
 def test_refund_on_a_refused_return_is_refused_with_a_message(admin_client_):
     asked = _asked_by_recipient()
-    services.return_refuse(parcel_return=asked, actor=UserFactory(is_staff=True), reason="No")
+    returning.return_refuse(parcel_return=asked, actor=UserFactory(is_staff=True), reason="No")
     response = admin_client_.post(
         CHANGELIST, {"action": "refund_original", "_selected_action": [asked.pk]}, follow=True
     )

@@ -9,8 +9,8 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
-from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery
+from marketplace.lifecycle import delivering
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.returns.models import ParcelReturn, ReturnStatus
 from marketplace.tracking.models import TrackingLink
@@ -147,7 +147,7 @@ def test_the_courier_sends_a_failed_delivery_back():
     early = courier.post(f"/api/v1/courier/deliveries/{delivery.pk}/send-back/", {"reason": "x"})
     assert_error(early, 409, code="not_failed")
 
-    deliveries.delivery_fail(delivery=delivery, actor=trip.courier, reason="Nobody home")
+    delivering.delivery_fail(delivery=delivery, actor=trip.courier, reason="Nobody home")
     assert (
         courier.post(f"/api/v1/courier/deliveries/{delivery.pk}/send-back/", {}).status_code == 400
     )

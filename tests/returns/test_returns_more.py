@@ -6,8 +6,8 @@ from django.core.management.base import SystemCheckError
 from rest_framework.test import APIClient
 
 from marketplace.core.exceptions import ConflictError
+from marketplace.lifecycle import returning
 from marketplace.parcels.models import Parcel
-from marketplace.returns import services
 from marketplace.returns.models import ParcelReturn
 from tests.concurrency import race
 from tests.returns.helpers import delivered_parcel, westward_trip
@@ -20,11 +20,11 @@ def test_the_shipper_and_the_recipient_asking_at_once_make_one_return():
 
     results, errors = race(
         [
-            lambda: services.return_request(
+            lambda: returning.return_request(
                 parcel=original, actor=original.shipper, reason_code="damaged"
             ),
-            lambda: services.return_request_by_recipient(parcel=original, reason_code="damaged"),
-            lambda: services.return_request(
+            lambda: returning.return_request_by_recipient(parcel=original, reason_code="damaged"),
+            lambda: returning.return_request(
                 parcel=original, actor=original.shipper, reason_code="damaged"
             ),
         ]
@@ -40,7 +40,7 @@ def test_the_shipper_and_the_recipient_asking_at_once_make_one_return():
 def test_the_courier_sees_the_way_back_as_an_offer_marked_return():
     original, _ = delivered_parcel()
     trip_back = westward_trip()
-    parcel_return = services.return_request(
+    parcel_return = returning.return_request(
         parcel=original, actor=original.shipper, reason_code="damaged"
     )
     from marketplace.matching.services import offers_make_for_parcel

@@ -14,7 +14,7 @@ from typing import Any
 from django.utils import timezone
 
 from marketplace.deliveries.models import Delivery
-from marketplace.deliveries.services import (
+from marketplace.lifecycle.delivering import (
     delivery_confirm_delivered,
     delivery_confirm_pickup,
     delivery_fail,

@@ -6,8 +6,11 @@ from django.utils import timezone
 
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.state_machine import TransitionNotAllowed
+from marketplace.lifecycle.cancelling import trip_cancel
+from marketplace.lifecycle.delivering import trip_start
+from marketplace.lifecycle.posting import trip_create
 from marketplace.trips.models import TRIP_TRANSITIONS, Trip, TripStatus
-from marketplace.trips.services import trip_cancel, trip_create, trip_start, trip_transition
+from marketplace.trips.services import trip_transition
 from tests.factories.accounts import CourierFactory, ShipperFactory
 from tests.factories.geo import ALEXANDERPLATZ, CHARLOTTENBURG, KREUZBERG, offset, pt
 from tests.factories.trips import make_trip

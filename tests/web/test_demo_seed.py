@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from marketplace.core.management.commands.seed_demo import PARCELS
+from marketplace.backoffice.management.commands.seed_demo import PARCELS
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.payments.models import Payment, PaymentStatus
 

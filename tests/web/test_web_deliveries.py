@@ -13,19 +13,20 @@ from django.utils import timezone
 from marketplace.accounts.models import User
 from marketplace.core.money import format_money
 from marketplace.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus, Rating
-from marketplace.deliveries.services import (
-    delivery_cancel_by_courier,
+from marketplace.deliveries.services import rating_create
+from marketplace.lifecycle.cancelling import delivery_cancel_by_courier
+from marketplace.lifecycle.delivering import (
     delivery_confirm_delivered,
     delivery_confirm_pickup,
     delivery_fail,
     delivery_start_transit,
-    rating_create,
+    trip_start,
 )
+from marketplace.lifecycle.matching import offer_accept, parcels_expire
 from marketplace.matching.models import Offer, OfferStatus
-from marketplace.matching.services import offer_accept, offers_make_for_parcel, parcels_expire
+from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.trips.models import Trip
-from marketplace.trips.services import trip_start
 from marketplace.web.selectors import parcel_timeline
 from tests.factories.accounts import CourierFactory
 from tests.factories.parcels import make_parcel

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from marketplace.accounts.models import User
 from marketplace.core.money import format_money
+from marketplace.lifecycle.cancelling import parcel_cancel
 from marketplace.parcels.models import Parcel, ParcelEvent, ParcelStatus
-from marketplace.parcels.services import parcel_cancel, parcel_transition
+from marketplace.parcels.services import parcel_transition
 from tests.factories.geo import ALEXANDERPLATZ, CHARLOTTENBURG, KREUZBERG
 from tests.factories.parcels import make_parcel
 from tests.web.conftest import local_input, parcel_post_data, png_upload

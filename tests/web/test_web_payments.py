@@ -12,15 +12,17 @@ from django.test import Client
 from django.urls import reverse
 
 from marketplace.core.money import format_money
-from marketplace.deliveries.services import (
+from marketplace.lifecycle.cancelling import parcel_cancel
+from marketplace.lifecycle.delivering import (
     delivery_confirm_delivered,
     delivery_confirm_pickup,
     delivery_start_transit,
 )
+from marketplace.lifecycle.matching import offer_accept
+from marketplace.lifecycle.paying import payment_start
 from marketplace.matching.models import Offer
-from marketplace.matching.services import offer_accept, offers_make_for_parcel
+from marketplace.matching.services import offers_make_for_parcel
 from marketplace.parcels.models import Parcel, ParcelStatus
-from marketplace.parcels.services import parcel_cancel
 from marketplace.payments.models import (
     ConnectedAccount,
     Payment,
@@ -30,7 +32,6 @@ from marketplace.payments.models import (
     TransferKind,
     TransferStatus,
 )
-from marketplace.payments.services import payment_start
 from tests.factories.accounts import CourierFactory
 from tests.factories.parcels import make_parcel
 from tests.factories.trips import make_trip

@@ -1,0 +1,104 @@
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import (
+    TokenBlacklistView,
+    TokenObtainPairView,
+    TokenRefreshView,
+)
+
+from marketplace.accounts.models import User
+from marketplace.accounts.services import courier_profile_upsert, user_register
+from marketplace.api.accounts.serializers import (
+    CourierProfileInputSerializer,
+    CourierProfileSerializer,
+    RegisterResponseSerializer,
+    RegisterSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
+from marketplace.core.exceptions import ApplicationError
+
+
+class AuthThrottleMixin:
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+
+class RegisterApi(AuthThrottleMixin, APIView):
+    """Create an account (shipper, courier or both) and get a JWT pair."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(request=RegisterSerializer, responses={201: RegisterResponseSerializer})
+    def post(self, request: Request) -> Response:
+        data = RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_register(**data.validated_data)
+        refresh = RefreshToken.for_user(user)
+        body = {
+            "user": UserSerializer(user).data,
+            "tokens": {"access": str(refresh.access_token), "refresh": str(refresh)},
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(AuthThrottleMixin, TokenObtainPairView):
+    """Exchange email and password for an access token (15 min) and a refresh token."""
+
+
+class RefreshApi(AuthThrottleMixin, TokenRefreshView):
+    """Exchange a refresh token for a new pair; the old refresh token is blacklisted."""
+
+
+class LogoutApi(AuthThrottleMixin, TokenBlacklistView):
+    """Blacklist a refresh token (log out this device)."""
+
+
+class MeApi(APIView):
+    @extend_schema(responses=UserSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=UserUpdateSerializer, responses=UserSerializer)
+    def patch(self, request: Request) -> Response:
+        data = UserUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            user = User.objects.select_for_update().get(pk=request.user.pk)
+            for name, value in data.validated_data.items():
+                setattr(user, name, value)
+            if not (user.is_shipper or user.is_courier):
+                raise ApplicationError(
+                    "Keep at least one role: shipper or courier.", code="no_role"
+                )
+            user.save()
+        return Response(UserSerializer(user).data)
+
+
+class CourierProfileApi(APIView):
+    """The courier's vehicle and capacity. PUT creates it (and adds the courier role)."""
+
+    @extend_schema(responses=CourierProfileSerializer)
+    def get(self, request: Request) -> Response:
+        profile = getattr(request.user, "courier_profile", None)
+        if profile is None:
+            raise ApplicationError(
+                "You have no courier profile yet; PUT one to become a courier.",
+                code="no_courier_profile",
+            )
+        return Response(CourierProfileSerializer(profile).data)
+
+    @extend_schema(request=CourierProfileInputSerializer, responses=CourierProfileSerializer)
+    def put(self, request: Request) -> Response:
+        data = CourierProfileInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = courier_profile_upsert(user=request.user, **data.validated_data)
+        return Response(CourierProfileSerializer(profile).data)

@@ -1,0 +1,21 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from marketplace.api.matching import views
+
+router = SimpleRouter()
+router.register("courier/offers", views.OfferViewSet, basename="offer")
+
+urlpatterns = [
+    path(
+        "trips/<int:pk>/parcels-along/",
+        views.ParcelsAlongTripApi.as_view(),
+        name="api-parcels-along",
+    ),
+    path(
+        "admin/parcels/<int:pk>/trips/",
+        views.TripsForParcelApi.as_view(),
+        name="api-trips-for-parcel",
+    ),
+    *router.urls,
+]

@@ -1,0 +1,121 @@
+"""Parcels API. Shippers see and change only their own parcels (others get 404); couriers browse
+open parcels without addresses or contacts."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.api.parcels.filters import OpenParcelFilter, ParcelFilter
+from marketplace.api.parcels.serializers import (
+    CancelSerializer,
+    CourierParcelSerializer,
+    ParcelEventSerializer,
+    ParcelInputSerializer,
+    ParcelSerializer,
+    QuoteInputSerializer,
+    QuoteSerializer,
+)
+from marketplace.core.permissions import IsCourier, IsShipper
+from marketplace.lifecycle import cancelling, posting
+from marketplace.parcels import selectors
+from marketplace.parcels.models import Parcel
+from marketplace.parcels.quotes import quote_price
+
+
+class ParcelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Parcel]
+):
+    """The shipper's own parcels: post, list, view, edit while draft/open, publish, cancel."""
+
+    permission_classes = [IsShipper]
+    serializer_class = ParcelSerializer
+    filterset_class = ParcelFilter
+    ordering_fields = ["created_at", "pickup_window_start", "price_total"]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    queryset = Parcel.objects.none()  # for the schema generator; real rows come from selectors
+
+    def get_queryset(self) -> QuerySet[Parcel]:
+        if getattr(self, "swagger_fake_view", False):
+            return Parcel.objects.none()
+        return selectors.parcels_of_shipper(shipper=self.request.user)
+
+    @extend_schema(request=ParcelInputSerializer, responses={201: ParcelSerializer})
+    def create(self, request: Request) -> Response:
+        data = ParcelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parcel = posting.parcel_create(shipper=request.user, **data.validated_data)
+        return Response(self.get_serializer(parcel).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ParcelInputSerializer, responses=ParcelSerializer)
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        parcel = self.get_object()
+        data = ParcelInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        changes.pop("publish", None)
+        parcel = posting.parcel_update(parcel=parcel, actor=request.user, **changes)
+        return Response(self.get_serializer(parcel).data)
+
+    @extend_schema(request=None, responses=ParcelSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: str | None = None) -> Response:
+        parcel = posting.parcel_publish(parcel=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(parcel).data)
+
+    @extend_schema(request=CancelSerializer, responses=ParcelSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        data = CancelSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parcel = cancelling.parcel_cancel(
+            parcel=self.get_object(), actor=request.user, reason=data.validated_data["reason"]
+        )
+        return Response(self.get_serializer(parcel).data)
+
+    @extend_schema(responses=ParcelEventSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        parcel = self.get_object()
+        return Response(ParcelEventSerializer(parcel.events.all(), many=True).data)
+
+
+class OpenParcelViewSet(viewsets.ReadOnlyModelViewSet[Parcel]):
+    """Open parcels, as a courier sees them before assignment: areas, not addresses."""
+
+    permission_classes = [IsCourier]
+    serializer_class = CourierParcelSerializer
+    filterset_class = OpenParcelFilter
+    ordering_fields = ["pickup_window_start", "courier_share", "created_at"]
+
+    queryset = Parcel.objects.none()  # for the schema generator; real rows come from selectors
+
+    def get_queryset(self) -> QuerySet[Parcel]:
+        if getattr(self, "swagger_fake_view", False):
+            return Parcel.objects.none()
+        return selectors.parcels_open_for_couriers(courier=self.request.user)
+
+
+class QuoteApi(APIView):
+    """Price a delivery without posting it. The quote is valid for QUOTE_VALIDITY_MINUTES."""
+
+    @extend_schema(request=QuoteInputSerializer, responses=QuoteSerializer)
+    def post(self, request: Request) -> Response:
+        data = QuoteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        quote = quote_price(
+            pickup=v["pickup_point"],
+            dropoff=v["dropoff_point"],
+            size_class=v["size_class"],
+            weight_grams=v["weight_grams"],
+            delivery_window_end=v["delivery_window_end"],
+        )
+        return Response(QuoteSerializer(quote.as_dict()).data)

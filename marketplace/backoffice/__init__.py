@@ -1,0 +1,1 @@
+"""The operators' side: Django admin, the demo data and the in-process periodic runner."""

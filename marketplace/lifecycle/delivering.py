@@ -1,0 +1,144 @@
+"""Delivering: the courier's trip starts and ends; each delivery step (pickup with the
+shipper's code, in transit, delivered with the recipient's code and proof, a failed attempt,
+handed back to matching) moves the delivery and its parcel together, frees the trip's room when
+the parcel leaves it, tells the shipper, and releases the money on delivery.
+
+Lock order: parcel, then trip, then delivery (`deliveries.services.delivery_lock`).
+"""
+
+from __future__ import annotations
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.accounts.models import User
+from marketplace.core.exceptions import ApplicationError, ConflictError
+from marketplace.core.transactions import enqueue_on_commit
+from marketplace.deliveries import selectors as delivery_selectors
+from marketplace.deliveries import services as deliveries
+from marketplace.deliveries.models import Delivery, DeliveryStatus
+from marketplace.lifecycle import steps
+from marketplace.matching import services as matching
+from marketplace.parcels.models import ParcelStatus
+from marketplace.payments.escrow import release_delivery
+from marketplace.trips.models import Trip, TripStatus
+
+D = DeliveryStatus
+
+
+def trip_start(*, trip: Trip, actor: User) -> Trip:
+    return steps.trip_move(trip=trip, to_status=TripStatus.ACTIVE, actor=actor, note="Started")
+
+
+@transaction.atomic
+def trip_complete(*, trip: Trip, actor: User) -> Trip:
+    if delivery_selectors.deliveries_on_trip(
+        trip=trip, statuses=[D.ASSIGNED, D.PICKED_UP, D.IN_TRANSIT, D.FAILED]
+    ).exists():
+        raise ConflictError(
+            "Deliver, hand back or cancel this trip's parcels before completing it.",
+            code="deliveries_open",
+        )
+    return steps.trip_move(trip=trip, to_status=TripStatus.COMPLETED, actor=actor, note="Completed")
+
+
+def delivery_confirm_pickup(*, delivery: Delivery, actor: User, code: str) -> Delivery:
+    deliveries.delivery_check_code(delivery_id=delivery.pk, actor=actor, code=code, kind="pickup")
+    with transaction.atomic():
+        parcel, _trip, delivery = deliveries.delivery_lock(delivery.pk)
+        deliveries.delivery_require_courier(delivery, actor)
+        delivery = steps.delivery_step(
+            delivery,
+            D.PICKED_UP,
+            actor=actor,
+            note="Pickup code confirmed",
+            picked_up_at=timezone.now(),
+        )
+        steps.parcel_move(parcel=parcel, to_status=ParcelStatus.PICKED_UP, actor=actor)
+        deliveries.delivery_tell_shipper(
+            parcel, "parcel_picked_up", f"Parcel #{parcel.pk} is picked up", delivery
+        )
+        return delivery
+
+
+@transaction.atomic
+def delivery_start_transit(*, delivery: Delivery, actor: User) -> Delivery:
+    """On the way to the drop-off; also the 'try again' after a failed attempt."""
+    parcel, _trip, delivery = deliveries.delivery_lock(delivery.pk)
+    deliveries.delivery_require_courier(delivery, actor)
+    note = "Rescheduled after a failed attempt" if delivery.status == D.FAILED else "In transit"
+    delivery = steps.delivery_step(delivery, D.IN_TRANSIT, actor=actor, note=note)
+    steps.parcel_move(parcel=parcel, to_status=ParcelStatus.IN_TRANSIT, actor=actor, note=note)
+    return delivery
+
+
+def delivery_confirm_delivered(
+    *,
+    delivery: Delivery,
+    actor: User,
+    code: str,
+    photo: UploadedFile | None = None,
+    signature: UploadedFile | None = None,
+) -> Delivery:
+    """Delivered with the recipient's code (and optional proof): the trip's room is free, the
+    shipper told, and the money released to the courier after commit."""
+    deliveries.delivery_check_code(delivery_id=delivery.pk, actor=actor, code=code, kind="delivery")
+    with transaction.atomic():
+        parcel, trip, delivery = deliveries.delivery_lock(delivery.pk)
+        deliveries.delivery_require_courier(delivery, actor)
+        fields: dict[str, object] = {"delivered_at": timezone.now()}
+        if photo is not None:
+            fields["proof_photo"] = photo
+        if signature is not None:
+            fields["signature_image"] = signature
+        delivery = steps.delivery_step(
+            delivery, D.DELIVERED, actor=actor, note="Delivery code confirmed", **fields
+        )
+        steps.parcel_move(parcel=parcel, to_status=ParcelStatus.DELIVERED, actor=actor)
+        steps.trip_room_free(trip=trip, parcel=parcel)
+        deliveries.delivery_tell_shipper(
+            parcel, "parcel_delivered", f"Parcel #{parcel.pk} is delivered", delivery
+        )
+        enqueue_on_commit(release_delivery, delivery.pk)
+        return delivery
+
+
+@transaction.atomic
+def delivery_fail(*, delivery: Delivery, actor: User, reason: str) -> Delivery:
+    if not reason.strip():
+        raise ApplicationError("Say why the delivery failed.", fields={"reason": ["Required."]})
+    parcel, _trip, delivery = deliveries.delivery_lock(delivery.pk)
+    deliveries.delivery_require_courier(delivery, actor)
+    delivery = steps.delivery_step(
+        delivery,
+        D.FAILED,
+        actor=actor,
+        note=f"Failed: {reason}",
+        failure_reason=reason[:300],
+        failed_attempts=delivery.failed_attempts + 1,
+    )
+    steps.parcel_move(
+        parcel=parcel, to_status=ParcelStatus.DELIVERY_FAILED, actor=actor, note=reason
+    )
+    deliveries.delivery_tell_shipper(
+        parcel, "delivery_failed", f"Delivery of parcel #{parcel.pk} failed: {reason}", delivery
+    )
+    return delivery
+
+
+@transaction.atomic
+def delivery_hand_back(*, delivery: Delivery, actor: User) -> Delivery:
+    """After a failed attempt, give the parcel back to matching for another courier."""
+    parcel, trip, delivery = deliveries.delivery_lock(delivery.pk)
+    deliveries.delivery_require_courier(delivery, actor)
+    delivery = steps.delivery_step(
+        delivery, D.REASSIGNED, actor=actor, note="Handed back to matching"
+    )
+    matching.offer_cancel_accepted(offer_id=delivery.offer_id)
+    parcel = steps.parcel_move(
+        parcel=parcel, to_status=ParcelStatus.OPEN, actor=actor, note="Back to matching"
+    )
+    steps.trip_room_free(trip=trip, parcel=parcel)
+    steps.match_parcel_on_commit(parcel)
+    return delivery

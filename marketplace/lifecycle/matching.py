@@ -1,0 +1,112 @@
+"""Matching's lifecycle: a courier accepts an offer (exactly one wins the parcel), declines it,
+or lets it expire, and open parcels nobody took expire. Making offers is matching's own
+(`matching.services`, run after commit by `matching.tasks`).
+
+Lock order: the parcel first, so when many couriers accept the same parcel at once they queue on
+its lock and exactly one finds it still open; then the trip, then the offer.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.accounts.models import User
+from marketplace.deliveries import services as deliveries
+from marketplace.deliveries.models import Delivery
+from marketplace.lifecycle import steps
+from marketplace.matching import services as matching
+from marketplace.matching.models import Offer, OfferStatus
+from marketplace.notifications.services import notify
+from marketplace.parcels import services as parcels
+from marketplace.parcels.models import Parcel, ParcelStatus
+from marketplace.trips import services as trips
+
+
+@transaction.atomic
+def offer_accept(*, offer_id: int, courier: User) -> Delivery:
+    """Accept an offer: the parcel is matched, the trip's room reserved, the parcel's other
+    offers withdrawn and the delivery created. Others get a ConflictError (409); a retried
+    accept by the winner returns the same delivery."""
+    offer = matching.offer_of_courier(offer_id=offer_id, courier=courier)
+    matching.courier_require_verified(courier)
+    parcel = parcels.parcel_lock(offer.parcel_id)
+    trip = trips.trip_lock(offer.trip_id)
+    offer = matching.offer_lock(offer.pk)
+    if offer.status == OfferStatus.ACCEPTED and hasattr(offer, "delivery"):
+        return offer.delivery  # a retried accept by the winner changes nothing more
+    matching.offer_check_acceptable(offer=offer, parcel=parcel, trip=trip)
+
+    parcel = steps.parcel_move(
+        parcel=parcel, to_status=ParcelStatus.MATCHED, actor=courier, note="Accepted by a courier"
+    )
+    trips.trip_capacity_reserve(trip=trip, weight_grams=parcel.weight_grams)
+    matching.offer_mark_accepted(offer=offer, parcel=parcel)
+    trip.refresh_from_db()
+    delivery = deliveries.delivery_create(parcel=parcel, trip=trip, offer=offer)
+    notify(
+        user=parcel.shipper,
+        kind="parcel_assigned",
+        title=f"A courier is taking parcel #{parcel.pk}",
+        body=f"{courier.get_short_name()} will pick it up around "
+        f"{timezone.localtime(delivery.predicted_pickup_at):%H:%M}.",
+        data={"parcel_id": parcel.pk, "delivery_id": delivery.pk},
+    )
+    return delivery
+
+
+@transaction.atomic
+def offer_decline(*, offer_id: int, courier: User) -> Offer:
+    """The courier declines: the next courier in line gets the slot (after commit)."""
+    offer = matching.offer_decline(offer_id=offer_id, courier=courier)
+    steps.match_parcels_on_commit([offer.parcel_id])
+    return offer
+
+
+@transaction.atomic
+def offers_expire(*, now: object = None) -> int:
+    """Expire pending offers past their time and offer those parcels to the next couriers."""
+    expired, parcel_ids = matching.offers_expire_stale(now=now)
+    steps.match_parcels_on_commit(parcel_ids)
+    return expired
+
+
+def parcels_expire(*, now: object = None) -> int:
+    """Open parcels whose pickup window closed without a taker expire, one transaction each:
+    offers withdrawn, the money refunded, the shipper told why."""
+    now = now or timezone.now()
+    count = 0
+    ids = Parcel.objects.filter(status=ParcelStatus.OPEN, pickup_window_end__lte=now).values_list(
+        "pk", flat=True
+    )
+    for parcel_id in ids:
+        with transaction.atomic():
+            parcel = (
+                Parcel.objects.select_for_update(skip_locked=True)
+                .filter(pk=parcel_id, status=ParcelStatus.OPEN)
+                .first()
+            )
+            if parcel is None:
+                continue
+            reason = matching.parcel_expiry_reason(parcel=parcel)
+            steps.parcel_move(
+                parcel=parcel, to_status=ParcelStatus.EXPIRED, actor=None, note=reason
+            )
+            matching.offers_withdraw(parcel=parcel)
+            steps.refund_on_commit(parcel)
+            _notify_expired(parcel, reason)
+            count += 1
+    return count
+
+
+def _notify_expired(parcel: Parcel, reason: str) -> None:
+    notify(
+        user=parcel.shipper,
+        kind="parcel_expired",
+        title=f"Your parcel #{parcel.pk} expired",
+        body=(
+            f"Your parcel '{parcel.description}' expired without a courier. Why: {reason} "
+            "You can post it again with a wider pickup window."
+        ),
+        data={"parcel_id": parcel.pk},
+    )

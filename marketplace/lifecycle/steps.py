@@ -1,0 +1,123 @@
+"""What every flow of the lifecycle shares: a parcel's move (and the return that follows the way
+back of one), a trip's move (and the matching index and offers that follow it), a delivery's
+step (and the tracking pages that follow it), and the tasks scheduled after commit.
+
+In the lifecycle a parcel moves only through `parcel_move`, a trip only through `trip_move` and
+a delivery only through `delivery_step`, so nothing that must follow is forgotten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from marketplace.accounts.models import User
+from marketplace.core.transactions import enqueue_on_commit
+from marketplace.deliveries import services as deliveries
+from marketplace.deliveries.models import Delivery
+from marketplace.matching import services as matching
+from marketplace.matching import tasks as matching_tasks
+from marketplace.matching.segments import trip_segments_rebuild
+from marketplace.notifications.services import notify
+from marketplace.parcels import services as parcels
+from marketplace.parcels.models import Parcel, ParcelStatus
+from marketplace.payments.refunds import refund_cancelled_parcel, refund_returned_parcel
+from marketplace.returns import selectors as returns_selectors
+from marketplace.returns import services as returns
+from marketplace.tracking.services import tracking_status_broadcast_on_commit
+from marketplace.trips import services as trips
+from marketplace.trips.models import Trip, TripStatus
+
+
+# --- after commit -------------------------------------------------------------------------------
+def match_parcel_on_commit(parcel: Parcel) -> None:
+    enqueue_on_commit(matching_tasks.match_parcel, parcel.pk)
+
+
+def match_parcels_on_commit(parcel_ids: list[int]) -> None:
+    for parcel_id in parcel_ids:
+        enqueue_on_commit(matching_tasks.match_parcel, parcel_id)
+
+
+def match_trip_on_commit(trip: Trip) -> None:
+    enqueue_on_commit(matching_tasks.match_trip, trip.pk)
+
+
+def refund_on_commit(parcel: Parcel) -> None:
+    """A cancelled or expired parcel's money goes back (payments decides how much)."""
+    enqueue_on_commit(refund_cancelled_parcel, parcel.pk)
+
+
+# --- parcels ------------------------------------------------------------------------------------
+def parcel_move(*, parcel: Parcel, to_status: str, actor: User | None, note: str = "") -> Parcel:
+    """Move a parcel (checked, audited); when it is the way back of a return, that return and
+    its original parcel follow in the same transaction."""
+    parcel = parcels.parcel_transition(parcel=parcel, to_status=to_status, actor=actor, note=note)
+    if parcel.is_return:
+        _reverse_parcel_moved(parcel=parcel, to_status=to_status, actor=actor)
+    return parcel
+
+
+def _reverse_parcel_moved(*, parcel: Parcel, to_status: str, actor: User | None) -> None:
+    """The way back delivered: the return is completed and the original returned (and refunded
+    per RETURN_REFUND_ORIGINAL). Cancelled or expired: the original is where it was."""
+    if to_status not in (ParcelStatus.DELIVERED, ParcelStatus.CANCELLED, ParcelStatus.EXPIRED):
+        return
+    parcel_return = returns_selectors.return_of_reverse(parcel=parcel)
+    if parcel_return is None:
+        return
+    original, parcel_return = returns.return_lock(parcel_return)
+    if to_status == ParcelStatus.DELIVERED:
+        returns.return_mark_completed(parcel_return, actor=actor)
+        parcel_move(parcel=original, to_status=ParcelStatus.RETURNED, actor=actor, note="Returned")
+        failed = not returns_selectors.parcel_was_delivered(parcel=original)
+        if failed or settings.RETURN_REFUND_ORIGINAL == "platform_fee":
+            enqueue_on_commit(refund_returned_parcel, original.pk)
+        notify(
+            user=original.shipper,
+            kind="return_completed",
+            title=f"Parcel #{original.pk} is back with you",
+            data={"parcel_id": original.pk, "return_id": parcel_return.pk},
+        )
+        return
+    returns.return_call_off(parcel_return, actor=actor, to_status=to_status)
+    parcel_restore(original, actor=actor, note="Return called off")
+
+
+def parcel_restore(original: Parcel, *, actor: User | None, note: str) -> None:
+    """The way back is off: the original is where it was (delivered, or failed)."""
+    original.refresh_from_db()
+    if original.status != ParcelStatus.RETURNING:
+        return
+    was_delivered = returns_selectors.parcel_was_delivered(parcel=original)
+    target = ParcelStatus.DELIVERED if was_delivered else ParcelStatus.DELIVERY_FAILED
+    parcel_move(parcel=original, to_status=target, actor=actor, note=note)
+
+
+# --- trips --------------------------------------------------------------------------------------
+def trip_move(*, trip: Trip, to_status: str, actor: User | None, note: str = "") -> Trip:
+    """Move a trip (checked, audited) and keep the matching index in step; a trip that ends
+    withdraws its pending offers and those parcels go to the next couriers."""
+    trip = trips.trip_transition(trip=trip, to_status=to_status, actor=actor, note=note)
+    if to_status in (TripStatus.CANCELLED, TripStatus.COMPLETED):
+        match_parcels_on_commit(matching.offers_withdraw_for_trip(trip=trip))
+    trip_segments_rebuild([trip.pk])
+    return trip
+
+
+# --- deliveries ---------------------------------------------------------------------------------
+def delivery_step(
+    delivery: Delivery, to: str, *, actor: User | None, note: str = "", **fields: Any
+) -> Delivery:
+    """Move a locked delivery one step; the tracking pages hear of it after commit (when
+    tracking stops, the courier's marker goes away)."""
+    delivery = deliveries.delivery_move(delivery, to, actor=actor, note=note, **fields)
+    tracking_status_broadcast_on_commit(delivery=delivery)
+    return delivery
+
+
+def trip_room_free(*, trip: Trip, parcel: Parcel) -> None:
+    """The parcel is off the courier's trip (delivered, cancelled, handed or sent back): the
+    room it took is free again."""
+    trips.trip_capacity_release(trip=trip, weight_grams=parcel.weight_grams)

@@ -1,9 +1,0 @@
-from django.urls import path
-
-from marketplace.tracking import views
-
-app_name = "tracking"
-urlpatterns = [
-    path("deliveries/<int:pk>/track/", views.delivery_track, name="delivery_track"),
-    path("t/<slug:token>/", views.public_track, name="public_track"),
-]

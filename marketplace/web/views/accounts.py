@@ -1,0 +1,80 @@
+"""Public pages and accounts: home, sign-up, login, profile."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from marketplace.accounts.models import CourierProfile
+from marketplace.accounts.services import user_register, user_update_profile
+from marketplace.core.exceptions import ApplicationError
+from marketplace.web.forms import (
+    EmailAuthenticationForm,
+    ProfileForm,
+    SignupForm,
+)
+from marketplace.web.views.common import (
+    current_user,
+)
+
+# --- public pages and accounts ------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/home.html")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("web:dashboard")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = user_register(
+                email=data["email"],
+                password=data["password1"],
+                full_name=data["full_name"],
+                phone=data["phone"],
+                is_shipper=data["is_shipper"],
+                is_courier=data["is_courier"],
+                vehicle_type=data["vehicle_type"] or None,
+            )
+        except ApplicationError as exc:
+            form.add_service_error(exc)
+        else:
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            messages.success(request, f"Welcome to {settings.SITE_NAME}, {user.get_short_name()}!")
+            return redirect("web:dashboard" if user.is_shipper else "web:profile")
+    return render(request, "web/signup.html", {"form": form})
+
+
+class EmailLoginView(LoginView):
+    template_name = "registration/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    user = current_user(request)
+    form = ProfileForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_update_profile(user=user, **form.profile_fields())
+        except ApplicationError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, "Your profile is saved.")
+            return redirect("web:profile")
+    courier_profile = CourierProfile.objects.filter(user=user).select_related("verified_by").first()
+    return render(
+        request,
+        "web/profile.html",
+        {"form": form, "courier_profile": courier_profile},
+    )
