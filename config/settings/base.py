@@ -270,7 +270,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Waypost <no-reply@wa
 # spatial references; 3.9+ can. Safe here because no user input reaches GDAL's SRS parser: the API
 # and the shipper forms parse coordinates ourselves (marketplace.core.geo) into GEOS geometries with
 # a fixed SRID 4326, and transforms run in PostGIS on fixed SRIDs. Only staff in the admin submit
-# GeoJSON that GDAL reads. See README "GDAL and gis.W001". Only that check is silenced.
+# GeoJSON that GDAL reads. See docs/setup.md, "GDAL and gis.W001". Only that check is silenced.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # --- matching and deliveries ------------------------------------------------------------------

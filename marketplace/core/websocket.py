@@ -16,7 +16,7 @@ another site, or a client with neither Origin nor token, gets HTTP 403 and never
 consumer. That is deliberate: the close codes would tell a foreign page whether its visitor is
 logged in here (4401 or not) and which deliveries exist (4403 or 4404).
 
-Close codes (documented in the README):
+Close codes (documented in docs/live.md):
     4400 bad request (e.g. a malformed path parameter)
     4401 not authenticated
     4403 not allowed (not a party of this delivery, or the feature is not open to you now)

@@ -2,7 +2,7 @@
 
 For development (`make run` starts it next to the web server), where there is no Celery worker
 and no beat: offers still expire, transfers go out when due, old pings are purged. In production
-run `celery -A config beat` and a worker instead (README "Production"). Each task is idempotent,
+run `celery -A config beat` and a worker instead (docs/production.md). Each task is idempotent,
 so running one late or twice is harmless.
 """
 
