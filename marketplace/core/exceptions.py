@@ -23,7 +23,7 @@ class ApplicationError(Exception):
     """A business rule refused the request. The message is shown to the user as it is."""
 
     code = "invalid"
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(
         self,

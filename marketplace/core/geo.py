@@ -98,7 +98,7 @@ def line_from_polyline(encoded: str, *, precision: int = 5, where: str = "route"
 
 
 def straight_line(origin: Point, destination: Point) -> LineString:
-    return _line([origin.coords, destination.coords], "route")
+    return _line([(origin.x, origin.y), (destination.x, destination.y)], "route")
 
 
 def haversine_m(a: Point, b: Point) -> float:
@@ -118,10 +118,7 @@ def haversine_lonlat_m(lon1: float, lat1: float, lon2: float, lat2: float) -> fl
 
 def line_length_m(line: LineString) -> float:
     coords = line.coords
-    return sum(
-        haversine_m(Point(*coords[i], srid=WGS84), Point(*coords[i + 1], srid=WGS84))
-        for i in range(len(coords) - 1)
-    )
+    return sum(haversine_lonlat_m(*coords[i], *coords[i + 1]) for i in range(len(coords) - 1))
 
 
 def approximate(point: Point, *, grid_m: float = 500.0) -> Point:

@@ -325,7 +325,10 @@ def _fits(sql: str, params: dict[str, object]) -> list[Fit]:
         raw.prepare_threshold = 2**31 - 1
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         if connection.queries_logged:
-            with connection.make_debug_cursor(cursor).debug_sql(sql, params):
+            # Django's debug wrapper only times and logs (sql, params) around the raw psycopg
+            # cursor; its stubs expect a Django cursor and Django's parameter types.
+            debug = connection.make_debug_cursor(cursor)  # type: ignore[arg-type]
+            with debug.debug_sql(sql, params):  # type: ignore[arg-type]
                 cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params, prepare=True)

@@ -61,7 +61,7 @@ def load_trips(trips: Iterable[Trip]) -> list[OracleTrip]:
         OracleTrip(
             id=t.pk,
             courier_id=t.courier_id,
-            route=list(t.route.coords),
+            route=[(x, y) for x, y in t.route.coords],
             corridor_m=t.corridor_m,
             speed_kmh=t.speed_kmh,
             departure_earliest=t.departure_earliest,
@@ -81,8 +81,8 @@ def load_parcels(parcels: Iterable[Parcel]) -> list[OracleParcel]:
         OracleParcel(
             id=p.pk,
             shipper_id=p.shipper_id,
-            pickup=p.pickup_point.coords,
-            dropoff=p.dropoff_point.coords,
+            pickup=(p.pickup_point.x, p.pickup_point.y),
+            dropoff=(p.dropoff_point.x, p.dropoff_point.y),
             size_class=p.size_class,
             weight_grams=p.weight_grams,
             pickup_window=(p.pickup_window_start, p.pickup_window_end),

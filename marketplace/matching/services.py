@@ -169,7 +169,8 @@ def offer_mark_accepted(*, offer: Offer, parcel: Parcel) -> Offer:
 
 def offer_cancel_accepted(*, offer_id: int | None) -> None:
     """The delivery made from this offer was given up: the courier is not asked again."""
-    Offer.objects.filter(pk=offer_id).update(status=OfferStatus.CANCELLED)
+    if offer_id is not None:
+        Offer.objects.filter(pk=offer_id).update(status=OfferStatus.CANCELLED)
 
 
 @transaction.atomic

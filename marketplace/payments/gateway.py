@@ -13,6 +13,15 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from stripe import RequestOptions
+from stripe.params import (
+    AccountCreateParams,
+    AccountLinkCreateParams,
+    CustomerCreateParams,
+    PaymentIntentCreateParams,
+    RefundCreateParams,
+    TransferCreateParams,
+)
 
 StripeError = stripe.StripeError
 SignatureError = stripe.SignatureVerificationError
@@ -26,8 +35,8 @@ def _client() -> stripe.StripeClient:
     )
 
 
-def _opts(key: str | None = None, account: str | None = None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+def _opts(key: str | None = None, account: str | None = None) -> RequestOptions:
+    options: RequestOptions = {}
     if key:
         options["idempotency_key"] = key
     if account:
@@ -49,7 +58,7 @@ def payment_intent_create(
     payment_method: str | None = None,
     customer: str | None = None,
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {
+    params: PaymentIntentCreateParams = {
         "amount": amount,
         "currency": currency.lower(),
         "metadata": metadata,
@@ -65,7 +74,7 @@ def payment_intent_create(
 def customer_create_with_card(*, email: str, card_token: str, key: str) -> dict[str, Any]:
     """A Stripe customer holding the card tokenised by Stripe.js (`tok_...`); its
     `default_source` (`card_...`) can pay a PaymentIntent."""
-    params = {"email": email, "source": card_token}
+    params: CustomerCreateParams = {"email": email, "source": card_token}
     return as_dict(_client().v1.customers.create(params=params, options=_opts(key)))
 
 
@@ -88,7 +97,7 @@ def charge_retrieve(charge_id: str) -> dict[str, Any]:
 def refund_create(
     *, charge_id: str, amount: int, key: str, metadata: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"charge": charge_id, "amount": amount}
+    params: RefundCreateParams = {"charge": charge_id, "amount": amount}
     if metadata:
         params["metadata"] = metadata
     return as_dict(_client().v1.refunds.create(params=params, options=_opts(key)))
@@ -102,7 +111,7 @@ def refunds_of_charge(charge_id: str) -> list[dict[str, Any]]:
 
 # --- Connect ---
 def account_create(*, email: str, country: str | None, key: str) -> dict[str, Any]:
-    params: dict[str, Any] = {
+    params: AccountCreateParams = {
         "type": "express",
         "email": email,
         "capabilities": {"transfers": {"requested": True}},
@@ -117,7 +126,7 @@ def account_retrieve(account_id: str) -> dict[str, Any]:
 
 
 def account_link_create(*, account_id: str, refresh_url: str, return_url: str) -> dict[str, Any]:
-    params = {
+    params: AccountLinkCreateParams = {
         "account": account_id,
         "refresh_url": refresh_url,
         "return_url": return_url,
@@ -141,7 +150,7 @@ def transfer_create(
     metadata: dict[str, str],
     key: str,
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {
+    params: TransferCreateParams = {
         "amount": amount,
         "currency": currency.lower(),
         "destination": destination,

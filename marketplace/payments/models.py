@@ -42,7 +42,8 @@ PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class Payment(TimeStampedModel):
-    """The shipper's payment for one parcel: a PaymentIntent captured at once (see docs/payments.md)."""
+    """The shipper's payment for one parcel: a PaymentIntent captured at once (see
+    docs/payments.md)."""
 
     parcel = models.ForeignKey("parcels.Parcel", on_delete=models.PROTECT, related_name="payments")
     shipper = models.ForeignKey(

@@ -109,7 +109,10 @@ def bank_payout_sync(*, payout_id: str, account_id: str | None) -> BankPayout | 
             stripe_payout_id=payout_id, defaults={"account": account, **fields}
         )
         if not created:
-            if BANK_PAYOUT_RANK[BankPayoutStatus(status)] <= BANK_PAYOUT_RANK[payout.status]:
+            if (
+                BANK_PAYOUT_RANK[BankPayoutStatus(status)]
+                <= BANK_PAYOUT_RANK[BankPayoutStatus(payout.status)]
+            ):
                 return payout
             for name, value in fields.items():
                 setattr(payout, name, value)

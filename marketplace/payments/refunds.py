@@ -61,7 +61,7 @@ def escrow_refund_cancelled(*, parcel_id: int) -> Payment | None:
         .first()
     )
     fee = min(delivery.cancellation_fee, payment.amount) if delivery else 0
-    if fee:
+    if fee and delivery is not None:
         with transaction.atomic():
             locked = payment_lock(payment.pk)
             ledger.post(

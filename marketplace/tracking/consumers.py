@@ -110,8 +110,9 @@ def _ping_frames(items: list[tuple[int, int, dict[str, Any]]]) -> list[dict[str,
             for delivery_id, (courier, members) in rounds.items()
         ]
         groups = [members for _, members in rounds.values()]
+        outcomes: list[PingResult | ApplicationError | Exception]
         try:
-            outcomes = pings_record_many(batches)
+            outcomes = list(pings_record_many(batches))
         except Exception as exc:
             outcomes = [exc] if len(batches) == 1 else []
         if not outcomes:

@@ -78,7 +78,8 @@ def trip_create(
         route_source = RouteSource.STRAIGHT
     else:
         route_source = route_source or RouteSource.GEOJSON
-        start, end = Point(*route.coords[0], srid=4326), Point(*route.coords[-1], srid=4326)
+        (x0, y0), (x1, y1) = route.coords[0], route.coords[-1]
+        start, end = Point(x0, y0, srid=4326), Point(x1, y1, srid=4326)
         if origin is not None and haversine_m(origin, start) > ROUTE_END_TOLERANCE_M:
             add("origin", "The origin is more than 1 km from the start of the route.")
         if destination is not None and haversine_m(destination, end) > ROUTE_END_TOLERANCE_M:

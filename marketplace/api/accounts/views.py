@@ -1,10 +1,12 @@
+from collections.abc import Sequence
+
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import (
@@ -23,11 +25,12 @@ from marketplace.api.accounts.serializers import (
     UserSerializer,
     UserUpdateSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.exceptions import ApplicationError
 
 
 class AuthThrottleMixin:
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes: Sequence[type[BaseThrottle]] = (ScopedRateThrottle,)
     throttle_scope = "auth"
 
 
@@ -65,14 +68,14 @@ class LogoutApi(AuthThrottleMixin, TokenBlacklistView):
 class MeApi(APIView):
     @extend_schema(responses=UserSerializer)
     def get(self, request: Request) -> Response:
-        return Response(UserSerializer(request.user).data)
+        return Response(UserSerializer(api_user(request)).data)
 
     @extend_schema(request=UserUpdateSerializer, responses=UserSerializer)
     def patch(self, request: Request) -> Response:
         data = UserUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
-            user = User.objects.select_for_update().get(pk=request.user.pk)
+            user = User.objects.select_for_update().get(pk=api_user(request).pk)
             for name, value in data.validated_data.items():
                 setattr(user, name, value)
             if not (user.is_shipper or user.is_courier):
@@ -88,7 +91,7 @@ class CourierProfileApi(APIView):
 
     @extend_schema(responses=CourierProfileSerializer)
     def get(self, request: Request) -> Response:
-        profile = getattr(request.user, "courier_profile", None)
+        profile = getattr(api_user(request), "courier_profile", None)
         if profile is None:
             raise ApplicationError(
                 "You have no courier profile yet; PUT one to become a courier.",
@@ -100,5 +103,5 @@ class CourierProfileApi(APIView):
     def put(self, request: Request) -> Response:
         data = CourierProfileInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        profile = courier_profile_upsert(user=request.user, **data.validated_data)
+        profile = courier_profile_upsert(user=api_user(request), **data.validated_data)
         return Response(CourierProfileSerializer(profile).data)

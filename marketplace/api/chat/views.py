@@ -25,6 +25,7 @@ from marketplace.api.chat.serializers import (
     ReadInputSerializer,
     ReadOutputSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.chat import selectors, services
 from marketplace.chat.models import Message
 from marketplace.chat.selectors import ChatAccess
@@ -48,7 +49,7 @@ class MessageCursorPagination(CursorPagination):
 def _delivery_for(request: Request, pk: int) -> tuple[Delivery, ChatAccess]:
     delivery = selectors.chat_delivery(delivery_id=pk)
     if delivery is not None:
-        access = selectors.chat_access(delivery=delivery, user=request.user)
+        access = selectors.chat_access(delivery=delivery, user=api_user(request))
         if access is not None:
             return delivery, access
     raise NotFoundError("No such conversation.")
@@ -88,7 +89,7 @@ class DeliveryMessagesApi(GenericAPIView[Message]):
         data.is_valid(raise_exception=True)
         message = services.message_post(
             delivery=delivery,
-            sender=request.user,
+            sender=api_user(request),
             body=data.validated_data["body"],
             image=data.validated_data["image"],
         )
@@ -106,7 +107,7 @@ class DeliveryMessagesReadApi(APIView):
         data = ReadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         last = services.messages_mark_read(
-            delivery=delivery, user=request.user, message_id=data.validated_data["message_id"]
+            delivery=delivery, user=api_user(request), message_id=data.validated_data["message_id"]
         )
         return Response({"last_read_message_id": last})
 
@@ -116,7 +117,9 @@ class DeliveryConversationApi(APIView):
 
     def _state(self, request: Request, pk: int) -> Response:
         delivery, access = _delivery_for(request, pk)
-        state = selectors.conversation_state(delivery=delivery, user=request.user, access=access)
+        state = selectors.conversation_state(
+            delivery=delivery, user=api_user(request), access=access
+        )
         return Response(ConversationSerializer(state).data)
 
     @extend_schema(responses=ConversationSerializer)
@@ -129,6 +132,6 @@ class DeliveryConversationApi(APIView):
         data = ConversationInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.conversation_set_share_contacts(
-            delivery=delivery, actor=request.user, share=data.validated_data["share_contacts"]
+            delivery=delivery, actor=api_user(request), share=data.validated_data["share_contacts"]
         )
         return self._state(request, pk)

@@ -25,6 +25,7 @@ from marketplace.api.deliveries.serializers import (
     ShipperDeliverySerializer,
     StopSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.exceptions import NotFoundError
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.deliveries import selectors, services
@@ -49,7 +50,7 @@ class CourierDeliveryViewSet(
     def get_queryset(self) -> QuerySet[Delivery]:
         if getattr(self, "swagger_fake_view", False):
             return Delivery.objects.none()
-        return selectors.deliveries_of_courier(courier=self.request.user)
+        return selectors.deliveries_of_courier(courier=api_user(self.request))
 
     def _done(self, delivery: Delivery) -> Response:
         delivery.refresh_from_db()
@@ -63,7 +64,7 @@ class CourierDeliveryViewSet(
         data.is_valid(raise_exception=True)
         return self._done(
             delivering.delivery_confirm_pickup(
-                delivery=delivery, actor=request.user, code=data.validated_data["code"]
+                delivery=delivery, actor=api_user(request), code=data.validated_data["code"]
             )
         )
 
@@ -71,7 +72,7 @@ class CourierDeliveryViewSet(
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         return self._done(
-            delivering.delivery_start_transit(delivery=self.get_object(), actor=request.user)
+            delivering.delivery_start_transit(delivery=self.get_object(), actor=api_user(request))
         )
 
     @extend_schema(request=DeliverSerializer, responses=CourierDeliverySerializer)
@@ -84,7 +85,7 @@ class CourierDeliveryViewSet(
         return self._done(
             delivering.delivery_confirm_delivered(
                 delivery=delivery,
-                actor=request.user,
+                actor=api_user(request),
                 code=v["code"],
                 photo=v.get("photo"),
                 signature=v.get("signature"),
@@ -98,7 +99,9 @@ class CourierDeliveryViewSet(
         data.is_valid(raise_exception=True)
         return self._done(
             delivering.delivery_fail(
-                delivery=self.get_object(), actor=request.user, reason=data.validated_data["reason"]
+                delivery=self.get_object(),
+                actor=api_user(request),
+                reason=data.validated_data["reason"],
             )
         )
 
@@ -106,7 +109,7 @@ class CourierDeliveryViewSet(
     @action(detail=True, methods=["post"], url_path="hand-back")
     def hand_back(self, request: Request, pk: str | None = None) -> Response:
         return self._done(
-            delivering.delivery_hand_back(delivery=self.get_object(), actor=request.user)
+            delivering.delivery_hand_back(delivery=self.get_object(), actor=api_user(request))
         )
 
     @extend_schema(request=OptionalReasonSerializer, responses=CourierDeliverySerializer)
@@ -116,7 +119,9 @@ class CourierDeliveryViewSet(
         data.is_valid(raise_exception=True)
         return self._done(
             cancelling.delivery_cancel_by_courier(
-                delivery=self.get_object(), actor=request.user, reason=data.validated_data["reason"]
+                delivery=self.get_object(),
+                actor=api_user(request),
+                reason=data.validated_data["reason"],
             )
         )
 
@@ -126,7 +131,7 @@ class CourierDeliveryViewSet(
         data = RatingInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rating = services.rating_create(
-            delivery=self.get_object(), rater=request.user, **data.validated_data
+            delivery=self.get_object(), rater=api_user(request), **data.validated_data
         )
         return Response(RatingSerializer(rating).data, status=status.HTTP_201_CREATED)
 
@@ -143,12 +148,12 @@ class TripStopsApi(APIView):
 
     @extend_schema(responses=StopSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
-        trip = get_object_or_404(trips_of_courier(courier=request.user), pk=pk)
+        trip = get_object_or_404(trips_of_courier(courier=api_user(request)), pk=pk)
         return Response(StopSerializer(selectors.trip_stops(trip=trip), many=True).data)
 
 
 def _shipper_delivery(request: Request, pk: int) -> Delivery:
-    parcel = get_object_or_404(parcels_of_shipper(shipper=request.user), pk=pk)
+    parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
     delivery = selectors.delivery_of_parcel(parcel=parcel)
     if delivery is None:
         raise NotFoundError("No courier has been assigned to this parcel yet.", code="no_delivery")
@@ -173,7 +178,7 @@ class ParcelRateApi(APIView):
         data = RatingInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rating = services.rating_create(
-            delivery=_shipper_delivery(request, pk), rater=request.user, **data.validated_data
+            delivery=_shipper_delivery(request, pk), rater=api_user(request), **data.validated_data
         )
         return Response(RatingSerializer(rating).data, status=status.HTTP_201_CREATED)
 
@@ -187,7 +192,7 @@ class ParcelReissueCodeApi(APIView):
         data.is_valid(raise_exception=True)
         delivery = services.delivery_reissue_code(
             delivery=_shipper_delivery(request, pk),
-            actor=request.user,
+            actor=api_user(request),
             kind=data.validated_data["kind"],
         )
         return Response(ShipperDeliverySerializer(delivery).data)

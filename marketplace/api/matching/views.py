@@ -18,6 +18,7 @@ from marketplace.api.matching.serializers import (
     OfferSerializer,
     ParcelAlongTripSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.permissions import IsCourier
 from marketplace.lifecycle import matching as lifecycle
 from marketplace.matching import engine, selectors
@@ -40,19 +41,19 @@ class OfferViewSet(
         if getattr(self, "swagger_fake_view", False):
             return Offer.objects.none()
         return selectors.offers_of_courier(
-            courier=self.request.user, status=self.request.query_params.get("status")
+            courier=api_user(self.request), status=self.request.query_params.get("status")
         )
 
     @extend_schema(request=None, responses={201: CourierDeliverySerializer})
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str | None = None) -> Response:
-        delivery = lifecycle.offer_accept(offer_id=int(pk or 0), courier=request.user)
+        delivery = lifecycle.offer_accept(offer_id=int(pk or 0), courier=api_user(request))
         return Response(CourierDeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=OfferSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str | None = None) -> Response:
-        offer = lifecycle.offer_decline(offer_id=int(pk or 0), courier=request.user)
+        offer = lifecycle.offer_decline(offer_id=int(pk or 0), courier=api_user(request))
         return Response(OfferSerializer(offer).data)
 
 
@@ -63,7 +64,7 @@ class ParcelsAlongTripApi(APIView):
 
     @extend_schema(responses=ParcelAlongTripSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
-        trip = get_object_or_404(trips_of_courier(courier=request.user), pk=pk)
+        trip = get_object_or_404(trips_of_courier(courier=api_user(request)), pk=pk)
         fits = engine.parcels_for_trip(trip, limit=50)
         parcels = Parcel.objects.in_bulk([f.parcel_id for f in fits])
         rows = [ParcelAlongTripSerializer.pair(parcels[f.parcel_id], f) for f in fits]

@@ -22,6 +22,7 @@ from marketplace.api.parcels.serializers import (
     QuoteInputSerializer,
     QuoteSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.lifecycle import cancelling, posting
 from marketplace.parcels import selectors
@@ -45,13 +46,13 @@ class ParcelViewSet(
     def get_queryset(self) -> QuerySet[Parcel]:
         if getattr(self, "swagger_fake_view", False):
             return Parcel.objects.none()
-        return selectors.parcels_of_shipper(shipper=self.request.user)
+        return selectors.parcels_of_shipper(shipper=api_user(self.request))
 
     @extend_schema(request=ParcelInputSerializer, responses={201: ParcelSerializer})
     def create(self, request: Request) -> Response:
         data = ParcelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        parcel = posting.parcel_create(shipper=request.user, **data.validated_data)
+        parcel = posting.parcel_create(shipper=api_user(request), **data.validated_data)
         return Response(self.get_serializer(parcel).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ParcelInputSerializer, responses=ParcelSerializer)
@@ -61,13 +62,13 @@ class ParcelViewSet(
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         changes.pop("publish", None)
-        parcel = posting.parcel_update(parcel=parcel, actor=request.user, **changes)
+        parcel = posting.parcel_update(parcel=parcel, actor=api_user(request), **changes)
         return Response(self.get_serializer(parcel).data)
 
     @extend_schema(request=None, responses=ParcelSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str | None = None) -> Response:
-        parcel = posting.parcel_publish(parcel=self.get_object(), actor=request.user)
+        parcel = posting.parcel_publish(parcel=self.get_object(), actor=api_user(request))
         return Response(self.get_serializer(parcel).data)
 
     @extend_schema(request=CancelSerializer, responses=ParcelSerializer)
@@ -76,7 +77,7 @@ class ParcelViewSet(
         data = CancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parcel = cancelling.parcel_cancel(
-            parcel=self.get_object(), actor=request.user, reason=data.validated_data["reason"]
+            parcel=self.get_object(), actor=api_user(request), reason=data.validated_data["reason"]
         )
         return Response(self.get_serializer(parcel).data)
 
@@ -100,7 +101,7 @@ class OpenParcelViewSet(viewsets.ReadOnlyModelViewSet[Parcel]):
     def get_queryset(self) -> QuerySet[Parcel]:
         if getattr(self, "swagger_fake_view", False):
             return Parcel.objects.none()
-        return selectors.parcels_open_for_couriers(courier=self.request.user)
+        return selectors.parcels_open_for_couriers(courier=api_user(self.request))
 
 
 class QuoteApi(APIView):

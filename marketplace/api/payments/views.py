@@ -17,6 +17,7 @@ from marketplace.api.payments.serializers import (
     TipInputSerializer,
     TipSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.exceptions import NotFoundError
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.deliveries.selectors import delivery_of_parcel
@@ -36,7 +37,7 @@ class ParcelPaymentApi(APIView):
 
     @extend_schema(responses=PaymentSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        parcel = get_object_or_404(parcels_of_shipper(shipper=request.user), pk=pk)
+        parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
         payment = payment_of_parcel(parcel_id=parcel.pk)
         if payment is None:
             raise NotFoundError("This parcel has no payment yet.", code="no_payment")
@@ -44,10 +45,12 @@ class ParcelPaymentApi(APIView):
 
     @extend_schema(request=PaymentStartSerializer, responses={201: PaymentSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        parcel = get_object_or_404(parcels_of_shipper(shipper=request.user), pk=pk)
+        parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
         data = PaymentStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        payment = paying.payment_start(parcel=parcel, shipper=request.user, **data.validated_data)
+        payment = paying.payment_start(
+            parcel=parcel, shipper=api_user(request), **data.validated_data
+        )
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 
 
@@ -56,7 +59,7 @@ class ParcelPaymentSyncApi(APIView):
 
     @extend_schema(request=None, responses=PaymentSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        parcel = get_object_or_404(parcels_of_shipper(shipper=request.user), pk=pk)
+        parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
         payment = payment_of_parcel(parcel_id=parcel.pk)
         if payment is None:
             raise NotFoundError("This parcel has no payment yet.", code="no_payment")
@@ -72,13 +75,13 @@ class ParcelTipApi(APIView):
 
     @extend_schema(request=TipInputSerializer, responses={201: TipSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        parcel = get_object_or_404(parcels_of_shipper(shipper=request.user), pk=pk)
+        parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
         delivery = delivery_of_parcel(parcel=parcel)
         if delivery is None:
             raise NotFoundError("No courier delivered this parcel.", code="no_delivery")
         data = TipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        tip = tips.tip_start(delivery=delivery, shipper=request.user, **data.validated_data)
+        tip = tips.tip_start(delivery=delivery, shipper=api_user(request), **data.validated_data)
         return Response(TipSerializer(tip).data, status=status.HTTP_201_CREATED)
 
 
@@ -89,8 +92,8 @@ class PayoutsApi(APIView):
 
     @extend_schema(responses=PayoutsSerializer)
     def get(self, request: Request) -> Response:
-        account = ConnectedAccount.objects.filter(courier=request.user).first()
-        return Response(PayoutsSerializer(payouts_summary(request.user, account)).data)
+        account = ConnectedAccount.objects.filter(courier=api_user(request)).first()
+        return Response(PayoutsSerializer(payouts_summary(api_user(request), account)).data)
 
 
 class PayoutsOnboardingApi(APIView):
@@ -100,4 +103,4 @@ class PayoutsOnboardingApi(APIView):
 
     @extend_schema(request=None, responses=OnboardingLinkSerializer)
     def post(self, request: Request) -> Response:
-        return Response({"url": payouts.connect_onboarding_link(courier=request.user)})
+        return Response({"url": payouts.connect_onboarding_link(courier=api_user(request))})

@@ -26,6 +26,7 @@ from marketplace.api.returns.serializers import (
     SendBackSerializer,
     ShipperReturnRequestSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.deliveries.models import Delivery
 from marketplace.lifecycle import returning
@@ -52,7 +53,7 @@ class ParcelReturnApi(APIView):
 
     def _parcel(self, request: Request, pk: int) -> Parcel:
         try:
-            return parcel_get_for_shipper(shipper=request.user, pk=pk)
+            return parcel_get_for_shipper(shipper=api_user(request), pk=pk)
         except Parcel.DoesNotExist as exc:
             raise Http404("No such parcel.") from exc
 
@@ -67,7 +68,7 @@ class ParcelReturnApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         fields = _validated(request, ShipperReturnRequestSerializer)
         parcel_return = returning.return_request(
-            parcel=self._parcel(request, pk), actor=request.user, **fields
+            parcel=self._parcel(request, pk), actor=api_user(request), **fields
         )
         return Response(ParcelReturnSerializer(parcel_return).data, status=status.HTTP_201_CREATED)
 
@@ -85,13 +86,13 @@ class ReturnViewSet(
     def get_queryset(self) -> QuerySet[ParcelReturn]:
         if getattr(self, "swagger_fake_view", False):
             return ParcelReturn.objects.none()
-        return selectors.returns_of_shipper(shipper=self.request.user)
+        return selectors.returns_of_shipper(shipper=api_user(self.request))
 
     @extend_schema(request=None, responses=ParcelReturnSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
         parcel_return = returning.return_approve(
-            parcel_return=self.get_object(), actor=request.user
+            parcel_return=self.get_object(), actor=api_user(request)
         )
         return Response(self.get_serializer(parcel_return).data)
 
@@ -102,7 +103,7 @@ class ReturnViewSet(
         data.is_valid(raise_exception=True)
         parcel_return = returning.return_refuse(
             parcel_return=self.get_object(),
-            actor=request.user,
+            actor=api_user(request),
             reason=data.validated_data["reason"],
         )
         return Response(self.get_serializer(parcel_return).data)
@@ -115,11 +116,11 @@ class SendBackApi(APIView):
 
     @extend_schema(request=SendBackSerializer, responses={201: ParcelReturnSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        delivery = get_object_or_404(Delivery, pk=pk, courier=request.user)
+        delivery = get_object_or_404(Delivery, pk=pk, courier=api_user(request))
         data = SendBackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parcel_return = returning.return_send_back(
-            delivery=delivery, actor=request.user, reason=data.validated_data["reason"]
+            delivery=delivery, actor=api_user(request), reason=data.validated_data["reason"]
         )
         return Response(ParcelReturnSerializer(parcel_return).data, status=status.HTTP_201_CREATED)
 

@@ -19,6 +19,7 @@ from marketplace.api.tracking.serializers import (
     PingResultSerializer,
     TrackingLinkSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.exceptions import NotAllowedError
 from marketplace.core.permissions import IsCourier
 from marketplace.deliveries.selectors import deliveries_of_courier
@@ -27,7 +28,7 @@ from marketplace.tracking import selectors, services
 
 def _user(request: Request) -> User:
     """The authenticated user (every view here requires one)."""
-    return cast(User, request.user)
+    return cast(User, api_user(request))
 
 
 class CourierPingsApi(APIView):
@@ -77,7 +78,7 @@ class DeliveryTrackingLinkApi(APIView):
     @extend_schema(responses=TrackingLinkSerializer)
     def get(self, request: Request, pk: int) -> Response:
         delivery = get_object_or_404(selectors.deliveries_visible_to(user=_user(request)), pk=pk)
-        if delivery.parcel.shipper_id != request.user.pk and not request.user.is_staff:
+        if delivery.parcel.shipper_id != api_user(request).pk and not api_user(request).is_staff:
             raise NotAllowedError("Only the shipper shares the tracking link.", code="not_owner")
         link = services.tracking_link_get_or_create(delivery=delivery)
         url = request.build_absolute_uri(reverse("tracking:public_track", args=[link.token]))

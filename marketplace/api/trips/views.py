@@ -16,6 +16,7 @@ from marketplace.api.trips.serializers import (
     TripInputSerializer,
     TripSerializer,
 )
+from marketplace.api.users import api_user
 from marketplace.core.permissions import IsCourier
 from marketplace.lifecycle import cancelling, delivering, posting
 from marketplace.trips import selectors
@@ -47,25 +48,25 @@ class TripViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self) -> QuerySet[Trip]:
         if getattr(self, "swagger_fake_view", False):
             return Trip.objects.none()
-        return selectors.trips_of_courier(courier=self.request.user)
+        return selectors.trips_of_courier(courier=api_user(self.request))
 
     @extend_schema(request=TripInputSerializer, responses={201: TripSerializer})
     def create(self, request: Request) -> Response:
         data = TripInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        trip = posting.trip_create(courier=request.user, **data.validated_data)
+        trip = posting.trip_create(courier=api_user(request), **data.validated_data)
         return Response(self.get_serializer(trip).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=TripSerializer)
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
-        trip = delivering.trip_start(trip=self.get_object(), actor=request.user)
+        trip = delivering.trip_start(trip=self.get_object(), actor=api_user(request))
         return Response(self.get_serializer(trip).data)
 
     @extend_schema(request=None, responses=TripSerializer)
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str | None = None) -> Response:
-        trip = delivering.trip_complete(trip=self.get_object(), actor=request.user)
+        trip = delivering.trip_complete(trip=self.get_object(), actor=api_user(request))
         return Response(self.get_serializer(trip).data)
 
     @extend_schema(request=TripCancelSerializer, responses=TripSerializer)
@@ -74,7 +75,7 @@ class TripViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         data = TripCancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         trip = cancelling.trip_cancel(
-            trip=self.get_object(), actor=request.user, reason=data.validated_data["reason"]
+            trip=self.get_object(), actor=api_user(request), reason=data.validated_data["reason"]
         )
         return Response(self.get_serializer(trip).data)
 

@@ -5,6 +5,7 @@ from django.http import HttpRequest
 
 from marketplace.accounts.models import CourierProfile, User, VerificationStatus
 from marketplace.accounts.services import courier_set_verification
+from marketplace.backoffice.admin.common import admin_user
 
 
 class CourierProfileInline(admin.StackedInline):
@@ -55,7 +56,7 @@ def _set_verification(
     request: HttpRequest, queryset: QuerySet[CourierProfile], status: str
 ) -> None:
     for profile in queryset:
-        courier_set_verification(profile=profile, status=status, admin=request.user)
+        courier_set_verification(profile=profile, status=status, admin=admin_user(request))
 
 
 @admin.register(CourierProfile)
@@ -95,5 +96,5 @@ class CourierProfileAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if "verification_status" in form.changed_data:
             courier_set_verification(
-                profile=obj, status=obj.verification_status, admin=request.user
+                profile=obj, status=obj.verification_status, admin=admin_user(request)
             )

@@ -6,15 +6,15 @@ from marketplace.deliveries.models import Delivery, DeliveryEvent, Rating
 
 class DeliveryEventInline(ReadOnlyTabularInline):
     model = DeliveryEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "note"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "from_status", "to_status", "actor", "note")
+    fields = readonly_fields
 
 
 class RatingInline(ReadOnlyTabularInline):
     model = Rating
     fk_name = "delivery"
-    fields = ["rater", "ratee", "stars", "comment", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ("rater", "ratee", "stars", "comment", "created_at")
+    fields = readonly_fields
 
 
 @admin.register(Delivery)

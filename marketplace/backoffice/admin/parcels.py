@@ -3,7 +3,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
-from marketplace.backoffice.admin.common import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from marketplace.backoffice.admin.common import (
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    admin_user,
+)
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.money import format_money
 from marketplace.lifecycle.cancelling import parcel_cancel
@@ -12,8 +16,8 @@ from marketplace.parcels.models import Parcel, ParcelEvent
 
 class ParcelEventInline(ReadOnlyTabularInline):
     model = ParcelEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "note"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "from_status", "to_status", "actor", "note")
+    fields = readonly_fields
 
 
 @admin.register(Parcel)
@@ -113,7 +117,7 @@ class ParcelAdmin(LeafletGeoAdmin):
         done, refused = 0, []
         for parcel in queryset:
             try:
-                parcel_cancel(parcel=parcel, actor=request.user, reason="by admin")
+                parcel_cancel(parcel=parcel, actor=admin_user(request), reason="by admin")
                 done += 1
             except ApplicationError as exc:
                 refused.append(f"#{parcel.pk}: {exc.message}")

@@ -4,7 +4,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from marketplace.backoffice.admin.common import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from marketplace.backoffice.admin.common import (
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    admin_user,
+)
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.money import format_money
 from marketplace.lifecycle.stripe_webhooks import webhook_process
@@ -27,32 +31,39 @@ from marketplace.payments.models import (
 
 class PaymentEventInline(ReadOnlyTabularInline):
     model = PaymentEvent
-    fields = ["created_at", "from_status", "to_status", "note"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "from_status", "to_status", "note")
+    fields = readonly_fields
 
 
 class RefundInline(ReadOnlyTabularInline):
     model = Refund
-    fields = ["created_at", "amount", "reason", "stripe_refund_id"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "amount", "reason", "stripe_refund_id")
+    fields = readonly_fields
 
 
 class TransferInline(ReadOnlyTabularInline):
     model = Transfer
-    fields = ["created_at", "kind", "amount", "status", "courier", "stripe_transfer_id"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "kind", "amount", "status", "courier", "stripe_transfer_id")
+    fields = readonly_fields
 
 
 class BankPayoutInline(ReadOnlyTabularInline):
     model = BankPayout
-    fields = ["created_at", "stripe_payout_id", "amount", "currency", "status", "failure_message"]
-    readonly_fields = fields
+    readonly_fields = (
+        "created_at",
+        "stripe_payout_id",
+        "amount",
+        "currency",
+        "status",
+        "failure_message",
+    )
+    fields = readonly_fields
 
 
 class LedgerTransactionInline(ReadOnlyTabularInline):
     model = LedgerTransaction
-    fields = ["created_at", "kind", "source", "memo", "lines"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "kind", "source", "memo", "lines")
+    fields = readonly_fields
 
     @admin.display(description="Entries")
     def lines(self, obj: LedgerTransaction) -> str:
@@ -111,7 +122,7 @@ class DisputeAdmin(admin.ModelAdmin):
     def _resolve(self, request: HttpRequest, queryset: QuerySet[Dispute], action: str) -> None:
         for dispute in queryset:
             try:
-                dispute_resolve(dispute=dispute, admin=request.user, action=action)
+                dispute_resolve(dispute=dispute, admin=admin_user(request), action=action)
                 messages.success(request, f"{dispute.stripe_dispute_id}: {action} done.")
             except ApplicationError as exc:
                 messages.error(request, f"{dispute.stripe_dispute_id}: {exc.message}")
@@ -158,8 +169,8 @@ class TransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class LedgerEntryInline(ReadOnlyTabularInline):
     model = LedgerEntry
-    fields = ["account", "amount", "courier"]
-    readonly_fields = fields
+    readonly_fields = ("account", "amount", "courier")
+    fields = readonly_fields
 
 
 @admin.register(LedgerTransaction)

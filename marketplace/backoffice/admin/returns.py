@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from marketplace.backoffice.admin.common import ReadOnlyTabularInline
+from marketplace.backoffice.admin.common import ReadOnlyTabularInline, admin_user
 from marketplace.core.exceptions import ApplicationError
 from marketplace.lifecycle import returning
 from marketplace.returns.models import ParcelReturn, ReturnEvent, ReturnPhoto
@@ -21,8 +21,8 @@ from marketplace.returns.models import ParcelReturn, ReturnEvent, ReturnPhoto
 
 class ReturnPhotoInline(ReadOnlyTabularInline):
     model = ReturnPhoto
-    fields = ["preview", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ("preview", "created_at")
+    fields = readonly_fields
 
     @admin.display(description="Photo")
     def preview(self, obj: ReturnPhoto) -> str:
@@ -31,8 +31,8 @@ class ReturnPhotoInline(ReadOnlyTabularInline):
 
 class ReturnEventInline(ReadOnlyTabularInline):
     model = ReturnEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "note"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "from_status", "to_status", "actor", "note")
+    fields = readonly_fields
 
 
 @admin.register(ParcelReturn)
@@ -90,7 +90,7 @@ class ParcelReturnAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda r: returning.return_approve(parcel_return=r, actor=request.user),
+            lambda r: returning.return_approve(parcel_return=r, actor=admin_user(request)),
         )
 
     @admin.action(description="Refuse the selected returns (with a reason)…")
@@ -101,7 +101,7 @@ class ParcelReturnAdmin(admin.ModelAdmin):
                 request,
                 queryset,
                 lambda r: returning.return_refuse(
-                    parcel_return=r, actor=request.user, reason=reason
+                    parcel_return=r, actor=admin_user(request), reason=reason
                 ),
             )
             return None
@@ -120,5 +120,5 @@ class ParcelReturnAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda r: returning.return_refund_original(parcel_return=r, actor=request.user),
+            lambda r: returning.return_refund_original(parcel_return=r, actor=admin_user(request)),
         )

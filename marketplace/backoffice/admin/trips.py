@@ -3,7 +3,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from leaflet.admin import LeafletGeoAdmin
 
-from marketplace.backoffice.admin.common import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from marketplace.backoffice.admin.common import (
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    admin_user,
+)
 from marketplace.core.exceptions import ApplicationError
 from marketplace.lifecycle.cancelling import trip_cancel
 from marketplace.trips.models import Trip, TripEvent
@@ -11,8 +15,8 @@ from marketplace.trips.models import Trip, TripEvent
 
 class TripEventInline(ReadOnlyTabularInline):
     model = TripEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "note"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "from_status", "to_status", "actor", "note")
+    fields = readonly_fields
 
 
 @admin.register(Trip)
@@ -50,7 +54,7 @@ class TripAdmin(LeafletGeoAdmin):
     def cancel_trips(self, request: HttpRequest, queryset: QuerySet[Trip]) -> None:
         for trip in queryset:
             try:
-                trip_cancel(trip=trip, actor=request.user, reason="by admin")
+                trip_cancel(trip=trip, actor=admin_user(request), reason="by admin")
             except ApplicationError as exc:
                 messages.error(request, f"#{trip.pk}: {exc.message}")
 

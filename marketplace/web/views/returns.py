@@ -45,7 +45,7 @@ def parcel_return_request(request: HttpRequest, pk: int) -> HttpResponse:
     parcel = _own_parcel(request, pk)
     form = ReturnForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect(_parcel_page(parcel.pk))
     try:
         parcel_return = returning.return_request(
@@ -88,7 +88,7 @@ def return_refuse(request: HttpRequest, pk: int) -> HttpResponse:
     parcel_return = _return_of_own_parcel(request, pk)
     form = RefuseForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors["reason"]))
+        messages.error(request, " ".join(str(e) for e in form.errors["reason"]))
         return redirect(_parcel_page(parcel_return.original_id))
     try:
         returning.return_refuse(
