@@ -47,10 +47,12 @@ test: ## set up (plus Chromium, Redis) and run pytest; e.g. make test PYTEST_ARG
 	@WITH_BROWSER=1 WITH_REDIS=1 scripts/bootstrap.sh
 	$(WITH_ENV) .venv/bin/pytest $(PYTEST_ARGS)
 
-lint: ## ruff check and ruff format --check
+lint: ## ruff check, ruff format --check, lint-imports (the layers) and mypy
 	@$(NEED_VENV)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+	$(WITH_ENV) .venv/bin/mypy marketplace config
 
 fmt: ## fix what ruff can, then format
 	@$(NEED_VENV)
