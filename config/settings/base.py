@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "marketplace.lifecycle",
     "marketplace.web",
     "marketplace.backoffice",
+    "marketplace.bench",
 ]
 
 MIDDLEWARE = [

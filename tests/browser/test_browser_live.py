@@ -1,6 +1,6 @@
 """The live pages in headless Chromium against uvicorn: pytest-django's live_server speaks WSGI
 only, so the test starts `uvicorn config.asgi:application` on the test database itself
-(marketplace.notifications.management.liveserver) and points the browser at it.
+(marketplace.bench.live.server) and points the browser at it.
 
 The courier's side (chat replies, pings) goes through the services in a thread of its own
 (tests/browser/app_thread.py); the channel layer carries it to the shipper's open page.
@@ -15,8 +15,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from marketplace.bench.live.server import LiveServer, uvicorn_server
 from marketplace.chat.services import message_post
-from marketplace.notifications.management.liveserver import LiveServer, uvicorn_server
 from marketplace.tracking.services import pings_record
 from tests.browser.app_thread import in_app_thread
 from tests.browser.conftest import SCREENSHOTS, _only_loopback, browser  # noqa: F401

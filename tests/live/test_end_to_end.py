@@ -14,7 +14,7 @@ import websockets
 from django.core.management import call_command
 from rest_framework_simplejwt.tokens import AccessToken
 
-from marketplace.notifications.management.liveserver import LiveServer, uvicorn_server
+from marketplace.bench.live.server import LiveServer, uvicorn_server
 from tests.factories.accounts import ShipperFactory
 from tests.tracking.helpers import new_delivery, pick_up, ping, start
 

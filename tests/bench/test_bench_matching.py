@@ -9,9 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from marketplace.bench.management.commands.bench_matching import oracle_trips_all
 from marketplace.matching import engine
 from marketplace.matching.engine import Fit
-from marketplace.matching.management.commands.bench_matching import oracle_trips_all
 from marketplace.matching.oracle import load_trips
 from marketplace.parcels.models import Parcel
 from marketplace.trips.models import Trip

@@ -27,11 +27,11 @@ from marketplace.accounts.models import User, VerificationStatus
 from marketplace.accounts.services import courier_set_verification, user_register
 from marketplace.core.geo import EARTH_RADIUS_M
 from marketplace.deliveries.models import Delivery
-from marketplace.deliveries.services import delivery_confirm_pickup, delivery_start_transit
+from marketplace.lifecycle.delivering import delivery_confirm_pickup, delivery_start_transit
+from marketplace.lifecycle.matching import offer_accept
+from marketplace.lifecycle.posting import parcel_create, trip_create
 from marketplace.matching.models import Offer
-from marketplace.matching.services import offer_accept, offers_make_for_parcel
-from marketplace.parcels.services import parcel_create
-from marketplace.trips.services import trip_create
+from marketplace.matching.services import offers_make_for_parcel
 
 ROUTE_M = 10_000
 PICKUP_EAST_M = 2_000

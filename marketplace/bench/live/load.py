@@ -20,7 +20,7 @@ from typing import Any
 
 import websockets
 
-from marketplace.notifications.management.liveseed import PICKUP_EAST_M, LiveDelivery
+from marketplace.bench.live.seed import PICKUP_EAST_M, LiveDelivery
 
 CONNECT_CONCURRENCY = 20
 OPEN_TIMEOUT_S = 10.0

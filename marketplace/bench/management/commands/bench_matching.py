@@ -25,14 +25,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from marketplace.accounts.models import VerificationStatus
-from marketplace.matching import engine
-from marketplace.matching.management.baseline import (
+from marketplace.bench.matching.baseline import (
     baseline_columns_add,
     baseline_columns_drop,
     baseline_parcels_for_trip,
     baseline_trips_for_parcel,
 )
-from marketplace.matching.management.benchcity import (
+from marketplace.bench.matching.city import (
     HALF_SIDE_M,
     CityReport,
     CitySpec,
@@ -40,6 +39,7 @@ from marketplace.matching.management.benchcity import (
     city_reset,
     local_crs,
 )
+from marketplace.matching import engine
 from marketplace.matching.oracle import (
     MATCHABLE,
     Oracle,
@@ -309,15 +309,14 @@ class Command(BaseCommand):
         dropoffs = shapely.points(np.column_stack(to_plane.transform(rows[:, 3], rows[:, 4])))
         for trip in trips[: min(ORACLE_TRIPS_MAX, samples)]:
             (one,) = load_trips([trip])
-            xs, ys = to_plane.transform(*zip(*one.route, strict=True))
+            xs, ys = to_plane.transform([x for x, _ in one.route], [y for _, y in one.route])
             line = shapely.LineString(np.column_stack([xs, ys]))
             reach = one.corridor_m + ORACLE_NEAR_MARGIN_M
             near = (shapely.distance(line, pickups) <= reach) & (
                 shapely.distance(line, dropoffs) <= reach
             )
             single = Oracle([one], center=lonlat)
-            fits: set[int] = set()
-            borderline: set[int] = set()
+            fits, borderline = set(), set()
             for p in load_parcels(Parcel.objects.filter(pk__in=ids[near].tolist())):
                 fit, edge = single.check(p)
                 if one.id in fit:

@@ -62,6 +62,8 @@ def baseline_columns_drop() -> None:
 class BaselineTrip(models.Model):
     """trips_trip as plain GeoDjango sees it, plus the scratch geography column."""
 
+    objects: models.Manager[BaselineTrip] = models.Manager()
+
     courier = models.ForeignKey(
         "accounts.User", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
     )
@@ -89,6 +91,8 @@ class BaselineTrip(models.Model):
 
 class BaselineParcel(models.Model):
     """parcels_parcel as plain GeoDjango sees it, plus the scratch geography columns."""
+
+    objects: models.Manager[BaselineParcel] = models.Manager()
 
     shipper_id = models.BigIntegerField()
     status = models.CharField(max_length=20)

@@ -4,8 +4,8 @@
 
 Starts `uvicorn config.asgi:application` on a free loopback port (local settings, the Redis
 Pub/Sub channel layer on REDIS_URL, eager Celery) against this database, seeds deliveries in
-transit through the services (management/liveseed.py), mints JWT access tokens and connects
-each courier and shipper over `?token=` (management/liveload.py). Then measures:
+transit through the services (bench/live/seed.py), mints JWT access tokens and connects
+each courier and shipper over `?token=` (bench/live/load.py). Then measures:
 
   chat      courier sends a message -> the shipper's socket receives it (one at a time)
   tracking  every courier pings for a while (each waits for its ack); pings ingested per second,
@@ -28,9 +28,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
-from marketplace.notifications.management import liveload
-from marketplace.notifications.management.liveseed import deliveries_in_transit
-from marketplace.notifications.management.liveserver import uvicorn_server
+from marketplace.bench.live import load
+from marketplace.bench.live.seed import deliveries_in_transit
+from marketplace.bench.live.server import uvicorn_server
 
 CHAT_P95_MS = 30.0
 PINGS_PER_S = 1_000.0
@@ -81,7 +81,7 @@ class Command(BaseCommand):
         seeded = deliveries_in_transit(count)
         out(f"seeded {count} deliveries in transit in {time.perf_counter() - started:.1f} s")
         parties = [
-            liveload.Party(
+            load.Party(
                 live=live,
                 courier_token=str(AccessToken.for_user(live.courier)),
                 shipper_token=str(AccessToken.for_user(live.shipper)),
@@ -109,31 +109,31 @@ class Command(BaseCommand):
         return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
 
     async def _measure(
-        self, ws_url: str, parties: list[liveload.Party], options: dict[str, Any]
+        self, ws_url: str, parties: list[load.Party], options: dict[str, Any]
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        await liveload.open_sockets(ws_url, parties)
+        await load.open_sockets(ws_url, parties)
         connect_s = time.perf_counter() - started
         marker = round(7 + (time.time_ns() % 9973) / 10_000, 4)
-        readers = liveload.Readers(parties, marker)
+        readers = load.Readers(parties, marker)
         try:
             await asyncio.sleep(0.5)  # the opening frames (status) arrive before we start
-            chat = await liveload.chat_round_trips(parties, readers, messages=options["messages"])
-            track = await liveload.tracking_fan_out(
+            chat = await load.chat_round_trips(parties, readers, messages=options["messages"])
+            track = await load.tracking_fan_out(
                 parties, readers, seconds=options["seconds"], max_pings=options["max_pings"]
             )
         finally:
             await readers.stop()
-            await liveload.close_sockets(parties)
-        layer = await liveload.group_send_round_trips(
+            await load.close_sockets(parties)
+        layer = await load.group_send_round_trips(
             options["redis_url"], count=options["group_sends"]
         )
         return {"connect_s": connect_s, "chat": chat, "track": track, "layer": layer}
 
     def _print(self, report: dict[str, Any], options: dict[str, Any]) -> None:
         out = self.stdout.write
-        chat: liveload.ChatResult = report["chat"]
-        track: liveload.TrackResult = report["track"]
+        chat: load.ChatResult = report["chat"]
+        track: load.TrackResult = report["track"]
         layer: list[float] = report["layer"]
         sockets = 4 * options["deliveries"]
         out(f"\nconnected {sockets} sockets in {report['connect_s']:.2f} s")
