@@ -15,5 +15,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
+handler400 = "marketplace.core.views.bad_request_answer"
 handler404 = "marketplace.core.views.not_found"
 handler500 = "marketplace.core.views.server_failure"

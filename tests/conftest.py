@@ -3,6 +3,9 @@ from rest_framework.test import APIClient
 
 from tests.factories.accounts import CourierFactory, ShipperFactory
 
+# localstripe_server, payments_on, stripe_connect: for the payments tests and any other.
+pytest_plugins = ["tests.stripe_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):

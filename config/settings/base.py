@@ -167,6 +167,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "marketplace.core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "marketplace.core.pagination.DefaultPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [
@@ -308,11 +313,15 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_waypost_local"
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_waypost_local")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+# The defaults sign the local simulator's and the tests' events; production refuses them.
+STRIPE_WEBHOOK_SECRET_PLACEHOLDERS = ("whsec_waypost_platform", "whsec_waypost_connect")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_waypost_platform")
 STRIPE_CONNECT_WEBHOOK_SECRET = env.str(
     "STRIPE_CONNECT_WEBHOOK_SECRET", default="whsec_waypost_connect"
 )
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Stripe's events are a few KB; bodies beyond this are refused (413) before they are parsed.
+STRIPE_WEBHOOK_MAX_BYTES = env.int("STRIPE_WEBHOOK_MAX_BYTES", default=512 * 1024)
 # Shippers must pay before a parcel is offered to couriers.
 PAYMENTS_REQUIRED = env.bool("PAYMENTS_REQUIRED", default=True)
 # Days to wait after delivery before the courier's share is transferred (0 = at once).

@@ -13,6 +13,22 @@ if not SECRET_KEY or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 50 random characters.")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name the hosts this site serves.")
+
+
+def _webhook_secret(name: str) -> str:
+    """A Stripe endpoint's signing secret: anyone who knew a development default could forge
+    events, so production refuses to start without a real one."""
+    secret = env.str(name, default="")
+    if not secret.startswith("whsec_") or secret in STRIPE_WEBHOOK_SECRET_PLACEHOLDERS:  # noqa: F405
+        raise ImproperlyConfigured(
+            f"{name} must be set to the endpoint's signing secret from Stripe's dashboard "
+            "(whsec_...), not the development default."
+        )
+    return secret
+
+
+STRIPE_WEBHOOK_SECRET = _webhook_secret("STRIPE_WEBHOOK_SECRET")
+STRIPE_CONNECT_WEBHOOK_SECRET = _webhook_secret("STRIPE_CONNECT_WEBHOOK_SECRET")
 DATABASES = {"default": env.db_url("DATABASE_URL", engine="django.contrib.gis.db.backends.postgis")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

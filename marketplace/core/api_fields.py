@@ -1,4 +1,5 @@
-"""DRF fields for WGS 84 geometries as GeoJSON, validated by marketplace.core.geo."""
+"""DRF fields: WGS 84 geometries as GeoJSON (validated by marketplace.core.geo), and times within
+the range of marketplace.core.datetimes."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 from typing import Any
 
 from django.contrib.gis.geos import GEOSGeometry, LineString, Point
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from marketplace.core.datetimes import datetime_problem
 from marketplace.core.geo import GeometryError, line_from_geojson, point_from_geojson
 
 POINT_SCHEMA = {
@@ -64,3 +67,20 @@ class LineStringField(serializers.Field):
 
     def to_representation(self, value: LineString) -> dict[str, Any]:
         return _as_geojson(value)
+
+
+class DateTimeField(serializers.DateTimeField):
+    """ISO 8601 with any offset, as DRF's; refused (400) beyond ±14:00 or outside 2000-2100."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                given = parse_datetime(value.strip())
+            except ValueError:
+                given = None  # DRF's own message follows
+            if given is not None and (problem := datetime_problem(given)):
+                raise serializers.ValidationError(problem)
+        result = super().to_internal_value(value)
+        if problem := datetime_problem(result):
+            raise serializers.ValidationError(problem)
+        return result

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -74,6 +76,10 @@ def _flatten(detail: Any) -> Any:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):  # request.data over DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"The request body may be at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        too_large = {"code": "payload_too_large", "message": message}
+        return Response({"error": too_large}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ApplicationError):
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.fields:

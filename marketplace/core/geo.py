@@ -6,7 +6,6 @@ clear message. Coordinates are (longitude, latitude) in GeoJSON order.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -14,6 +13,7 @@ import polyline as polyline_codec
 from django.contrib.gis.geos import LineString, Point
 
 from marketplace.core.exceptions import ApplicationError
+from marketplace.core.json_input import JSONInputError, loads_bounded
 
 WGS84 = 4326
 EARTH_RADIUS_M = 6_371_008.8
@@ -30,13 +30,24 @@ def _coordinate(value: Any, where: str) -> tuple[float, float]:
     lon, lat = value[0], value[1]
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lon, lat)):
         raise GeometryError(f"{where}: longitude and latitude must be numbers.")
-    if not all(math.isfinite(v) for v in (lon, lat)):
+    try:  # an integer like 10**400 has no float: OverflowError, not a 500
+        finite = all(math.isfinite(v) for v in (lon, lat))
+    except OverflowError:
+        finite = False
+    if not finite:
         raise GeometryError(f"{where}: longitude and latitude must be finite numbers.")
     if not -180 <= lon <= 180:
         raise GeometryError(f"{where}: longitude {lon} is outside -180..180.")
     if not -90 <= lat <= 90:
         raise GeometryError(f"{where}: latitude {lat} is outside -90..90.")
     return float(lon), float(lat)
+
+
+def _loads(text: str, where: str) -> Any:
+    try:
+        return loads_bounded(text)
+    except JSONInputError as exc:
+        raise GeometryError(f"{where}: not valid JSON ({exc}).") from exc
 
 
 def make_point(lon: float, lat: float, *, where: str = "point") -> Point:
@@ -46,10 +57,7 @@ def make_point(lon: float, lat: float, *, where: str = "point") -> Point:
 
 def point_from_geojson(data: Any, *, where: str = "point") -> Point:
     if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise GeometryError(f"{where}: not valid JSON ({exc.msg}).") from exc
+        data = _loads(data, where)
     if not isinstance(data, dict) or data.get("type") != "Point":
         raise GeometryError(f'{where}: expected a GeoJSON Point, {{"type": "Point", ...}}.')
     lon, lat = _coordinate(data.get("coordinates"), where)
@@ -68,10 +76,7 @@ def _line(coords: list[tuple[float, float]], where: str) -> LineString:
 
 def line_from_geojson(data: Any, *, where: str = "route") -> LineString:
     if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise GeometryError(f"{where}: not valid JSON ({exc.msg}).") from exc
+        data = _loads(data, where)
     if not isinstance(data, dict) or data.get("type") != "LineString":
         raise GeometryError(
             f'{where}: expected a GeoJSON LineString, {{"type": "LineString", ...}}.'

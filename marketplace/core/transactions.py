@@ -12,5 +12,17 @@ def enqueue_on_commit(task: Any, /, *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(partial(task.delay, *args, **kwargs))
 
 
+def enqueue_on_commit_or_log(task: Any, /, *args: Any) -> None:
+    """Send a Celery task once the transaction commits, logging (not raising) a failure to
+    send it, or, where tasks run eagerly, a failure of the task itself. For callers that have
+    stored everything the task needs and must answer whatever the task does (a sweep retries
+    what did not run)."""
+
+    def send() -> None:  # a named function: Django's log line reads its __qualname__
+        task.delay(*args)
+
+    transaction.on_commit(send, robust=True)
+
+
 def run_on_commit(func: Callable[[], Any]) -> None:
     transaction.on_commit(func)

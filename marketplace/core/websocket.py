@@ -27,7 +27,6 @@ A malformed frame never closes the socket: it gets an error frame `{"type": "err
 
 from __future__ import annotations
 
-import json
 from enum import IntEnum
 from typing import Any
 from urllib.parse import parse_qs
@@ -42,6 +41,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
+
+from marketplace.core.json_input import JSONInputError, loads_bounded
 
 
 class CloseCode(IntEnum):
@@ -203,9 +204,9 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("bad_frame", "Send JSON text frames.")
             return
         try:
-            content = json.loads(text_data)
-        except json.JSONDecodeError:
-            await self.send_error("bad_frame", "That frame is not valid JSON.")
+            content = loads_bounded(text_data)
+        except JSONInputError as exc:
+            await self.send_error("bad_frame", f"That frame is not usable JSON: {exc}")
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self.send_error("bad_frame", 'A frame is a JSON object with a "type".')

@@ -15,7 +15,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.core.transactions import enqueue_on_commit
+from marketplace.core.transactions import enqueue_on_commit_or_log
 from marketplace.lifecycle import paying
 from marketplace.payments import disputes, payouts, refunds, webhooks
 from marketplace.payments.models import WebhookEvent
@@ -26,13 +26,16 @@ log = logging.getLogger(__name__)
 
 def webhook_receive(*, body: bytes, signature: str | None, endpoint: str, secret: str) -> bool:
     """Verify and store one delivery from Stripe, and process it after commit. False for a
-    duplicate (acknowledged, ignored). Raises payments.webhooks.InvalidWebhookError."""
+    duplicate (acknowledged, ignored). Raises payments.webhooks.InvalidWebhookError. Once the
+    event is stored, whatever its processing does (fail, retry, run eagerly inside this
+    request) is recorded on the inbox row and logged, never raised here: Stripe is answered
+    200 and the sweep (retry_webhook_events) processes what is left."""
     with transaction.atomic():
         stored = webhooks.webhook_event_store(
             body=body, signature=signature, endpoint=endpoint, secret=secret
         )
         if stored is not None:
-            enqueue_on_commit(process_webhook_event, stored.pk)
+            enqueue_on_commit_or_log(process_webhook_event, stored.pk)
     return stored is not None
 
 
@@ -57,6 +60,9 @@ def webhook_process(*, event_pk: int) -> None:
             log.info("%s %s noted", kind, object_id)  # our transfers are recorded when made
     except Exception as exc:
         webhooks.webhook_event_failed(event, exc)
+        log.warning(
+            "Stripe event %s (%s) not processed yet: %r", event.event_id, kind, exc, exc_info=True
+        )
         raise
     webhooks.webhook_event_done(event)
 

@@ -8,7 +8,7 @@ replaced by ours.
 
 from __future__ import annotations
 
-import json
+import time
 from typing import Any
 
 import stripe
@@ -22,6 +22,8 @@ from stripe.params import (
     RefundCreateParams,
     TransferCreateParams,
 )
+
+from marketplace.core.json_input import loads_bounded
 
 StripeError = stripe.StripeError
 SignatureError = stripe.SignatureVerificationError
@@ -180,17 +182,32 @@ def dispute_retrieve(dispute_id: str) -> dict[str, Any]:
 
 # --- webhooks ---
 def webhook_event_parse(*, payload: bytes, signature: str, secret: str) -> dict[str, Any]:
-    """Verify the Stripe-Signature header over the raw body (timestamp tolerance from settings)
-    and return the event. Raises SignatureError, or ValueError for a body that is not a JSON
-    object (stripe-python itself fails with AttributeError on a signed list or string)."""
-    text = payload.decode("utf-8")
-    stripe.WebhookSignature.verify_header(
-        text, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
-    )
-    event = json.loads(text)
+    """Verify the Stripe-Signature header over the raw body and return the event. Its timestamp
+    must lie within STRIPE_WEBHOOK_TOLERANCE seconds of now in either direction (stripe-python
+    checks only "too old"; a signature dated in the future would otherwise stay valid until
+    then). Raises SignatureError, or ValueError for a body that is not a JSON object (also one
+    nested too deeply; stripe-python itself fails with AttributeError on a signed list)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError("The body is not UTF-8.") from exc
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE
+    stripe.WebhookSignature.verify_header(text, signature, secret, tolerance=tolerance)
+    if _signed_at(signature) > time.time() + tolerance:
+        raise SignatureError("The timestamp is in the future.", signature, text)
+    event = loads_bounded(text)
     if not isinstance(event, dict):
         raise ValueError("The event is not a JSON object.")
     return event
+
+
+def _signed_at(header: str) -> int:
+    """The `t=` of a Stripe-Signature header (verify_header has checked there is one)."""
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t":
+            return int(value)
+    raise SignatureError("The signature has no timestamp.", header)
 
 
 def webhook_signature(*, payload: str, secret: str, timestamp: int) -> str:

@@ -9,8 +9,6 @@ which may open a parcel) is `marketplace.lifecycle.stripe_webhooks`'s.
 
 from __future__ import annotations
 
-import json
-
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -45,7 +43,7 @@ def webhook_event_store(
                 type=event["type"],
                 endpoint=endpoint,
                 account=str(event.get("account") or ""),
-                payload=json.loads(body),
+                payload=event,
             )
     except IntegrityError:
         return None

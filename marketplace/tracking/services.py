@@ -49,6 +49,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from marketplace.accounts.models import User
+from marketplace.core.datetimes import datetime_problem
 from marketplace.core.exceptions import (
     ApplicationError,
     ConflictError,
@@ -168,7 +169,11 @@ class _Moved:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:  # an integer beyond any float (10**400) is refused, not an OverflowError
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _parse(index: int, raw: Any, *, now: datetime, not_before: datetime) -> _Ping | str:
@@ -188,8 +193,8 @@ def _parse(index: int, raw: Any, *, now: datetime, not_before: datetime) -> _Pin
         device_time = parse_datetime(at) if isinstance(at, str) else None
     except ValueError:
         device_time = None
-    if device_time is None or timezone.is_naive(device_time):
-        return "invalid_time"
+    if device_time is None or timezone.is_naive(device_time) or datetime_problem(device_time):
+        return "invalid_time"  # datetime_problem: an offset PostgreSQL cannot store
     skew = timedelta(seconds=settings.TRACKING_MAX_CLOCK_SKEW_S)
     if device_time > now + skew:
         return "in_future"

@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import DecimalValidator
 
 from marketplace.accounts.models import User, VehicleType
+from marketplace.core.datetimes import datetime_problem
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.geo import GeometryError, make_point
 from marketplace.core.money import minor_exponent
@@ -202,6 +203,17 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(attrs=attrs, format=DATETIME_LOCAL_FORMAT)
 
 
+class DateTimeField(forms.DateTimeField):
+    """Django's, refusing times outside marketplace.core.datetimes' range (a year 9999 typed in
+    would otherwise overflow the window arithmetic)."""
+
+    def to_python(self, value: Any) -> Any:
+        result = super().to_python(value)
+        if result is not None and (problem := datetime_problem(result)):
+            raise forms.ValidationError(problem, code="out_of_range")
+        return result
+
+
 class PhotoField(forms.ImageField):
     """An image no bigger than settings.MAX_UPLOAD_BYTES; the size is checked before Pillow
     reads the file."""
@@ -256,8 +268,8 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
         max_length=32,
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
     )
-    pickup_window_start = forms.DateTimeField(label="Pickup from", widget=DateTimeLocalInput())
-    pickup_window_end = forms.DateTimeField(label="Pickup until", widget=DateTimeLocalInput())
+    pickup_window_start = DateTimeField(label="Pickup from", widget=DateTimeLocalInput())
+    pickup_window_end = DateTimeField(label="Pickup until", widget=DateTimeLocalInput())
 
     dropoff_address = forms.CharField(label="Drop-off address", max_length=300)
     dropoff_contact_name = forms.CharField(label="Contact name at drop-off", max_length=150)
@@ -266,8 +278,8 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
         max_length=32,
         widget=forms.TextInput(attrs={"inputmode": "tel"}),
     )
-    delivery_window_start = forms.DateTimeField(label="Deliver from", widget=DateTimeLocalInput())
-    delivery_window_end = forms.DateTimeField(label="Deliver by", widget=DateTimeLocalInput())
+    delivery_window_start = DateTimeField(label="Deliver from", widget=DateTimeLocalInput())
+    delivery_window_end = DateTimeField(label="Deliver by", widget=DateTimeLocalInput())
 
     # Set by the map (static/js/parcel-map.js).
     pickup_lat = forms.FloatField(label="Pickup point", required=False, widget=forms.HiddenInput)
@@ -442,7 +454,7 @@ class QuoteForm(forms.Form):
 
     size_class = forms.ChoiceField(choices=SizeClass.choices)
     weight_kg = forms.DecimalField(max_digits=9, decimal_places=3, min_value=Decimal("0.001"))
-    delivery_window_end = forms.DateTimeField()
+    delivery_window_end = DateTimeField()
     pickup_lat = forms.FloatField()
     pickup_lon = forms.FloatField()
     dropoff_lat = forms.FloatField()

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 
 # localstripe on loopback (its stand-in Stripe.js and API), FakeConnect for Connect.
-from tests.payments.conftest import localstripe_server, payments_on, stripe_connect  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -17,11 +17,17 @@ PROD_ENV = {
     "DJANGO_SECRET_KEY": "Kx9#mQ2$vL7!pR4&wT8^zN3*bF6(hJ1)cD5_gS0+aEyUoIiP-lKjHgFdSaZxCvBnM",
     "DJANGO_ALLOWED_HOSTS": "waypost.example.com",
     "DATABASE_URL": "postgis://postgres@127.0.0.1:5432/waypost",
+    "STRIPE_WEBHOOK_SECRET": "whsec_9f3Kq2LmX7vR1tZ8pW4nB6yC0dH5sJ",
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_A1b2C3d4E5f6G7h8I9j0KlMnOpQr",
 }
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "STRIPE_"))
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -33,12 +39,31 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_CONNECT_WEBHOOK_SECRET",
+    ],
+)
 def test_production_refuses_to_start_without_required_env(missing):
     env = {k: v for k, v in PROD_ENV.items() if k != missing}
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+@pytest.mark.parametrize("name", ["STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET"])
+@pytest.mark.parametrize(
+    "value", ["whsec_waypost_platform", "whsec_waypost_connect", "not-a-signing-secret", ""]
+)
+def test_production_refuses_the_development_webhook_secrets(name, value):
+    result = _manage("check", env=PROD_ENV | {name: value})
+    assert result.returncode != 0
+    assert name in result.stderr and "ImproperlyConfigured" in result.stderr
 
 
 def test_production_passes_the_deploy_check():

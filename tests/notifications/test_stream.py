@@ -106,3 +106,23 @@ def test_notifications_reach_their_user_only_and_bad_frames_get_an_error_frame()
     assert Notification.objects.get(pk=pk).read_at is not None
     assert [p["user_id"] for p in LoggingPushProvider.sent] == [alice.pk]
     assert [m.to for m in mail.outbox] == [[alice.email]]  # a key event: also emailed
+
+
+@pytest.mark.parametrize("depth", [40, 1_000, 100_000])
+def test_a_frame_nested_too_deep_gets_an_error_frame_and_the_socket_stays_open(depth):
+    user = ShipperFactory()
+
+    async def run():
+        socket, connected, _ = await _connect(f"/ws/notifications/?token={_token(user)}")
+        assert connected
+        await socket.send_to(text_data="[" * depth + "]" * depth)
+        error = await socket.receive_json_from(timeout=5)
+        await socket.send_json_to({"type": "read", "ids": []})
+        still_there = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return error, still_there
+
+    error, still_there = async_to_sync(run)()
+    assert error["type"] == "error" and error["code"] == "bad_frame"
+    assert "nested deeper than" in error["message"]
+    assert still_there["type"] == "read"

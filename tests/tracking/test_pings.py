@@ -353,3 +353,30 @@ def test_courier_arriving_is_not_sent_outside_the_radius(delivery, settings):
     # then
     assert not arriving(delivery).exists()
     assert LivePosition.objects.get(delivery=delivery).arriving_notified_at is None
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: ping(3_000, at=_at_offset(minutes_ago(1), -16 * 60 - 4)), "invalid_time"),
+        (lambda: ping(3_000, at=_at_offset(minutes_ago(1), 15 * 60)), "invalid_time"),
+        (_with(lat=10**400), "invalid_coordinates"),
+        (_with(lon=-(10**400)), "invalid_coordinates"),
+        (_with(accuracy_m=10**400), "invalid_accuracy"),
+        (_with(speed_mps=10**400), "invalid_speed"),
+        (_with(heading_deg=10**400), "invalid_heading"),
+        (_with(at="9999-12-31T23:59:59+14:00"), "invalid_time"),
+    ],
+)
+def test_hostile_pings_are_refused_not_a_500(delivery, make, reason):
+    """Issue 16: offsets PostgreSQL cannot store and numbers no float holds."""
+    result = record(delivery, ping(2_900, at=minutes_ago(2)), make())
+
+    assert result.accepted == 1
+    assert result.rejected == [{"index": 1, "reason": reason}]
+
+
+def _at_offset(moment, minutes):
+    from datetime import timezone as tz
+
+    return moment.astimezone(tz(timedelta(minutes=minutes)))

@@ -15,7 +15,6 @@ from marketplace.accounts.services import user_register
 from tests.factories.geo import ALEXANDERPLATZ, CHARLOTTENBURG
 
 # The payments harness (localstripe on loopback, PAYMENTS_REQUIRED on, FakeConnect for Connect).
-from tests.payments.conftest import localstripe_server, payments_on, stripe_connect  # noqa: F401
 
 PASSWORD = "parcel-post-Secret-93"
 

@@ -4,6 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from marketplace.core.api_fields import DateTimeField
+
 MAX_ID = 2**63 - 1
 
 
@@ -17,7 +19,7 @@ class MessageSerializer(serializers.Serializer):
     sender_role = serializers.CharField(help_text='"shipper", "courier" or "support" (staff).')
     body = serializers.CharField()
     image_url = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    created_at = DateTimeField()
 
     def to_representation(self, instance: Any) -> Any:
         return instance  # already the dict every client gets
@@ -74,7 +76,7 @@ class ConversationSerializer(serializers.Serializer):
     can_post = serializers.BooleanField()
     closed = serializers.BooleanField()
     disputed = serializers.BooleanField()
-    closes_at = serializers.DateTimeField(allow_null=True)
+    closes_at = DateTimeField(allow_null=True)
     share_contacts = serializers.BooleanField()
     last_read_message_id = serializers.IntegerField()
     read_by = serializers.DictField(

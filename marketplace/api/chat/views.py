@@ -11,7 +11,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +29,7 @@ from marketplace.chat import selectors, services
 from marketplace.chat.models import Message
 from marketplace.chat.selectors import ChatAccess
 from marketplace.core.exceptions import NotFoundError
+from marketplace.core.parsers import WITH_UPLOADS
 from marketplace.deliveries.models import Delivery
 
 
@@ -61,7 +61,7 @@ def _share_contacts(delivery: Delivery) -> bool:
 
 
 class DeliveryMessagesApi(GenericAPIView[Message]):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = WITH_UPLOADS
     pagination_class = MessageCursorPagination
     serializer_class = MessageSerializer
     filter_backends: list[Any] = []

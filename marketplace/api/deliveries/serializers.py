@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from marketplace.api.parcels.serializers import LimitedImageField
-from marketplace.core.api_fields import PointField
+from marketplace.core.api_fields import DateTimeField, PointField
 from marketplace.deliveries.models import Delivery, DeliveryEvent
 from marketplace.parcels.models import Parcel
 
@@ -126,7 +126,7 @@ class RatingSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     stars = serializers.IntegerField()
     comment = serializers.CharField()
-    created_at = serializers.DateTimeField()
+    created_at = DateTimeField()
 
 
 class ReissueSerializer(serializers.Serializer):
@@ -138,7 +138,7 @@ class StopSerializer(serializers.Serializer):
     parcel_id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=["pickup", "dropoff"])
     position_m = serializers.IntegerField()
-    predicted_at = serializers.DateTimeField()
+    predicted_at = DateTimeField()
     address = serializers.CharField()
     contact_name = serializers.CharField()
     contact_phone = serializers.CharField()

@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +26,7 @@ from marketplace.api.deliveries.serializers import (
 )
 from marketplace.api.users import api_user
 from marketplace.core.exceptions import NotFoundError
+from marketplace.core.parsers import WITH_UPLOADS
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.deliveries import selectors, services
 from marketplace.deliveries.models import Delivery
@@ -45,7 +45,7 @@ class CourierDeliveryViewSet(
     serializer_class = CourierDeliverySerializer
     queryset = Delivery.objects.none()
     filterset_fields = ["status", "trip"]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = WITH_UPLOADS
 
     def get_queryset(self) -> QuerySet[Delivery]:
         if getattr(self, "swagger_fake_view", False):

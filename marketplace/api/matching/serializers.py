@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from marketplace.api.parcels.serializers import CourierParcelSerializer
+from marketplace.core.api_fields import DateTimeField
 from marketplace.matching.engine import Fit
 from marketplace.matching.models import Offer
 
@@ -39,8 +40,8 @@ class FitSerializer(serializers.Serializer):
     dropoff_position_m = serializers.IntegerField()
     pickup_offset_m = serializers.FloatField()
     dropoff_offset_m = serializers.FloatField()
-    predicted_pickup_at = serializers.DateTimeField()
-    predicted_dropoff_at = serializers.DateTimeField()
+    predicted_pickup_at = DateTimeField()
+    predicted_dropoff_at = DateTimeField()
 
 
 class ParcelAlongTripSerializer(serializers.Serializer):

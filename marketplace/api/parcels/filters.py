@@ -1,5 +1,6 @@
 import django_filters
 
+from marketplace.core.filters import IntegerFilter, IsoDateTimeFilter
 from marketplace.core.sizes import SizeClass
 from marketplace.parcels.models import Parcel, ParcelStatus
 
@@ -7,8 +8,8 @@ from marketplace.parcels.models import Parcel, ParcelStatus
 class ParcelFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ParcelStatus.choices)
     size_class = django_filters.MultipleChoiceFilter(choices=SizeClass.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Parcel
@@ -17,13 +18,9 @@ class ParcelFilter(django_filters.FilterSet):
 
 class OpenParcelFilter(django_filters.FilterSet):
     size_class = django_filters.MultipleChoiceFilter(choices=SizeClass.choices)
-    max_weight_grams = django_filters.NumberFilter(field_name="weight_grams", lookup_expr="lte")
-    pickup_after = django_filters.IsoDateTimeFilter(
-        field_name="pickup_window_end", lookup_expr="gte"
-    )
-    pickup_before = django_filters.IsoDateTimeFilter(
-        field_name="pickup_window_start", lookup_expr="lte"
-    )
+    max_weight_grams = IntegerFilter(field_name="weight_grams", lookup_expr="lte")
+    pickup_after = IsoDateTimeFilter(field_name="pickup_window_end", lookup_expr="gte")
+    pickup_before = IsoDateTimeFilter(field_name="pickup_window_start", lookup_expr="lte")
 
     class Meta:
         model = Parcel

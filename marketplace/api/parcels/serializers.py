@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from marketplace.core.api_fields import POINT_SCHEMA, PointField
+from marketplace.core.api_fields import POINT_SCHEMA, DateTimeField, PointField
 from marketplace.core.geo import approximate
 from marketplace.core.sizes import SizeClass
 from marketplace.parcels.models import Parcel, ParcelEvent
@@ -40,14 +40,14 @@ class ParcelInputSerializer(serializers.Serializer):
     pickup_address = serializers.CharField(max_length=300)
     pickup_contact_name = serializers.CharField(max_length=150)
     pickup_contact_phone = serializers.CharField(max_length=32)
-    pickup_window_start = serializers.DateTimeField()
-    pickup_window_end = serializers.DateTimeField()
+    pickup_window_start = DateTimeField()
+    pickup_window_end = DateTimeField()
     dropoff_point = PointField()
     dropoff_address = serializers.CharField(max_length=300)
     dropoff_contact_name = serializers.CharField(max_length=150)
     dropoff_contact_phone = serializers.CharField(max_length=32)
-    delivery_window_start = serializers.DateTimeField()
-    delivery_window_end = serializers.DateTimeField()
+    delivery_window_start = DateTimeField()
+    delivery_window_end = DateTimeField()
     publish = serializers.BooleanField(
         default=True, write_only=True, help_text="False keeps it as a draft."
     )
@@ -145,7 +145,7 @@ class QuoteInputSerializer(serializers.Serializer):
     dropoff_point = PointField()
     size_class = serializers.ChoiceField(choices=SizeClass.choices)
     weight_grams = serializers.IntegerField(min_value=1, max_value=200_000)
-    delivery_window_end = serializers.DateTimeField()
+    delivery_window_end = DateTimeField()
 
 
 class QuoteSerializer(serializers.Serializer):
@@ -156,4 +156,4 @@ class QuoteSerializer(serializers.Serializer):
     price_total = serializers.IntegerField()
     platform_fee = serializers.IntegerField()
     courier_share = serializers.IntegerField()
-    valid_until = serializers.DateTimeField()
+    valid_until = DateTimeField()

@@ -1,9 +1,9 @@
 from django.urls import include, path
-from rest_framework.routers import SimpleRouter
 
 from marketplace.api.parcels import views
+from marketplace.api.routers import IdRouter
 
-router = SimpleRouter()
+router = IdRouter()
 router.register("parcels", views.ParcelViewSet, basename="parcel")
 router.register("courier/open-parcels", views.OpenParcelViewSet, basename="open-parcel")
 

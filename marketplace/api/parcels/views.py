@@ -7,7 +7,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +22,7 @@ from marketplace.api.parcels.serializers import (
     QuoteSerializer,
 )
 from marketplace.api.users import api_user
+from marketplace.core.parsers import WITH_UPLOADS
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.lifecycle import cancelling, posting
 from marketplace.parcels import selectors
@@ -39,7 +39,7 @@ class ParcelViewSet(
     serializer_class = ParcelSerializer
     filterset_class = ParcelFilter
     ordering_fields = ["created_at", "pickup_window_start", "price_total"]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = WITH_UPLOADS
 
     queryset = Parcel.objects.none()  # for the schema generator; real rows come from selectors
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from marketplace.core.api_fields import PointField
+from marketplace.core.api_fields import DateTimeField, PointField
 from marketplace.returns.models import ParcelReturn, ReturnReason
 from marketplace.returns.services import MAX_PHOTOS, MAX_REASON_CHARS
 
@@ -29,10 +29,10 @@ class ShipperReturnRequestSerializer(ReturnRequestSerializer):
     dropoff_address = serializers.CharField(max_length=300, required=False)
     dropoff_contact_name = serializers.CharField(max_length=150, required=False)
     dropoff_contact_phone = serializers.CharField(max_length=32, required=False)
-    pickup_window_start = serializers.DateTimeField(required=False)
-    pickup_window_end = serializers.DateTimeField(required=False)
-    delivery_window_start = serializers.DateTimeField(required=False)
-    delivery_window_end = serializers.DateTimeField(required=False)
+    pickup_window_start = DateTimeField(required=False)
+    pickup_window_end = DateTimeField(required=False)
+    delivery_window_start = DateTimeField(required=False)
+    delivery_window_end = DateTimeField(required=False)
 
 
 class SendBackSerializer(serializers.Serializer):

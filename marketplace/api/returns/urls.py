@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from marketplace.api.returns import views
+from marketplace.api.routers import IdRouter
 
-router = SimpleRouter()
+router = IdRouter()
 router.register("returns", views.ReturnViewSet, basename="return")
 
 urlpatterns = [

@@ -12,7 +12,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +26,7 @@ from marketplace.api.returns.serializers import (
     ShipperReturnRequestSerializer,
 )
 from marketplace.api.users import api_user
+from marketplace.core.parsers import WITH_UPLOADS
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.deliveries.models import Delivery
 from marketplace.lifecycle import returning
@@ -36,7 +36,7 @@ from marketplace.returns import selectors
 from marketplace.returns.models import ParcelReturn
 from marketplace.tracking.selectors import tracking_link_by_token
 
-PARSERS = [JSONParser, MultiPartParser, FormParser]
+PARSERS = WITH_UPLOADS
 
 
 def _validated(request: Request, serializer_class: type) -> dict[str, Any]:

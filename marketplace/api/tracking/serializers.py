@@ -6,6 +6,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from marketplace.core.api_fields import DateTimeField
+
 
 class PingInputSerializer(serializers.Serializer):
     """One ping as the device sends it. Documents the shape only: each ping is checked by
@@ -14,7 +16,7 @@ class PingInputSerializer(serializers.Serializer):
     lat = serializers.FloatField(min_value=-90, max_value=90)
     lon = serializers.FloatField(min_value=-180, max_value=180)
     accuracy_m = serializers.FloatField(min_value=0, help_text="Metres (68 % confidence).")
-    at = serializers.DateTimeField(help_text="The device's time of the fix, with its offset.")
+    at = DateTimeField(help_text="The device's time of the fix, with its offset.")
     speed_mps = serializers.FloatField(required=False, allow_null=True, min_value=0)
     heading_deg = serializers.FloatField(
         required=False, allow_null=True, min_value=0, max_value=360
@@ -53,8 +55,8 @@ class PositionSerializer(serializers.Serializer):
     lat = serializers.FloatField()
     lon = serializers.FloatField()
     accuracy_m = serializers.FloatField()
-    at = serializers.DateTimeField()
-    eta = serializers.DateTimeField(allow_null=True)
+    at = DateTimeField()
+    eta = DateTimeField(allow_null=True)
     remaining_m = serializers.IntegerField(allow_null=True)
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from marketplace.core.api_fields import LineStringField, PointField
+from marketplace.core.api_fields import DateTimeField, LineStringField, PointField
 from marketplace.core.geo import GeometryError, line_from_polyline
 from marketplace.core.sizes import SizeClass
 from marketplace.trips.models import RouteSource, Trip, TripEvent
@@ -22,9 +22,9 @@ class TripInputSerializer(serializers.Serializer):
     destination = PointField(required=False)
     origin_label = serializers.CharField(max_length=200, required=False, default="")
     destination_label = serializers.CharField(max_length=200, required=False, default="")
-    departure_earliest = serializers.DateTimeField()
-    departure_latest = serializers.DateTimeField(required=False)
-    arrival_latest = serializers.DateTimeField(required=False)
+    departure_earliest = DateTimeField()
+    departure_latest = DateTimeField(required=False)
+    arrival_latest = DateTimeField(required=False)
     max_size_class = serializers.ChoiceField(choices=SizeClass.choices, required=False)
     max_weight_grams = serializers.IntegerField(min_value=1, required=False)
     max_parcels = serializers.IntegerField(min_value=1, max_value=50, default=3)

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from marketplace.api.routers import IdRouter
 from marketplace.api.trips import views
 
-router = SimpleRouter()
+router = IdRouter()
 router.register("trips", views.TripViewSet, basename="trip")
 
 urlpatterns = router.urls

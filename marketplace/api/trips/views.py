@@ -17,6 +17,7 @@ from marketplace.api.trips.serializers import (
     TripSerializer,
 )
 from marketplace.api.users import api_user
+from marketplace.core.filters import IsoDateTimeFilter
 from marketplace.core.permissions import IsCourier
 from marketplace.lifecycle import cancelling, delivering, posting
 from marketplace.trips import selectors
@@ -25,12 +26,8 @@ from marketplace.trips.models import Trip, TripStatus
 
 class TripFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=TripStatus.choices)
-    departs_after = django_filters.IsoDateTimeFilter(
-        field_name="departure_earliest", lookup_expr="gte"
-    )
-    departs_before = django_filters.IsoDateTimeFilter(
-        field_name="departure_earliest", lookup_expr="lt"
-    )
+    departs_after = IsoDateTimeFilter(field_name="departure_earliest", lookup_expr="gte")
+    departs_before = IsoDateTimeFilter(field_name="departure_earliest", lookup_expr="lt")
 
     class Meta:
         model = Trip

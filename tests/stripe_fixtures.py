@@ -1,5 +1,6 @@
-"""Payments tests run against localstripe on loopback (started here when not already running)
-and FakeConnect for the Connect calls localstripe lacks."""
+"""Stripe for the tests (any test may ask; registered in tests/conftest.py): localstripe on
+loopback (started here when not already running) and FakeConnect for the Connect calls
+localstripe lacks."""
 
 from __future__ import annotations
 
