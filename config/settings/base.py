@@ -243,6 +243,20 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# The Redis broker hands a task that was taken but never acknowledged (its worker died) to
+# another worker only after this many seconds. It must exceed the longest task plus the longest
+# retry countdown, or a slow task would run twice: the longest are payments' (a few Stripe
+# requests of at most 3 x STRIPE_TIMEOUT_SECONDS each, retried after 1 to 16 s). Lost tasks do
+# not wait for it: the sweep (TASK_SWEEP_SECONDS) queues again the matching, releases and refunds
+# they should have done. See docs/production.md, "Lost tasks".
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+}
+# How often the sweep of lost tasks runs, how long a change must be old before it counts as
+# lost (a task may still wait in the queue), and how many of each kind one run queues.
+TASK_SWEEP_SECONDS = env.int("TASK_SWEEP_SECONDS", default=60)
+TASK_SWEEP_GRACE_SECONDS = env.int("TASK_SWEEP_GRACE_SECONDS", default=120)
+TASK_SWEEP_BATCH = env.int("TASK_SWEEP_BATCH", default=1000)
 
 # --- Channels -------------------------------------------------------------------------------------
 # Redis Pub/Sub ignores the database number of REDIS_URL: processes sharing a Redis (tests, the
@@ -305,6 +319,10 @@ RETURN_REFUND_ORIGINAL = env.str("RETURN_REFUND_ORIGINAL", default="none")
 CELERY_BEAT_SCHEDULE = {
     "expire-offers": {"task": "marketplace.matching.tasks.expire_offers", "schedule": 60.0},
     "expire-parcels": {"task": "marketplace.matching.tasks.expire_parcels", "schedule": 300.0},
+    "sweep-lost-tasks": {
+        "task": "marketplace.lifecycle.tasks.sweep_lost_tasks",
+        "schedule": float(TASK_SWEEP_SECONDS),
+    },
 }
 
 # --- payments (Stripe Connect, "separate charges and transfers") ---------------------------------
@@ -319,6 +337,8 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_waypost_
 STRIPE_CONNECT_WEBHOOK_SECRET = env.str(
     "STRIPE_CONNECT_WEBHOOK_SECRET", default="whsec_waypost_connect"
 )
+# Seconds before one request to Stripe gives up (it is retried twice, then the task retries).
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 # Stripe's events are a few KB; bodies beyond this are refused (413) before they are parsed.
 STRIPE_WEBHOOK_MAX_BYTES = env.int("STRIPE_WEBHOOK_MAX_BYTES", default=512 * 1024)

@@ -1,17 +1,31 @@
 """The lifecycle's Celery tasks: the periodic expiry of offers and parcels (each re-matches or
-refunds what expired), and Stripe's events (declared in stripe_webhooks.py, beside the receiver
-that queues them; gathered here for Celery's autodiscovery). Task names are the wire format:
-moved tasks keep the names they had in matching/tasks.py and payments/tasks.py.
+refunds what expired), the sweep that queues again the matching, releases and refunds whose
+tasks were lost (docs/production.md, "Lost tasks"), and Stripe's events (declared in
+stripe_webhooks.py, beside the receiver that queues them; gathered here for Celery's
+autodiscovery). Task names are the wire format: moved tasks keep the names they had in
+matching/tasks.py and payments/tasks.py.
 """
 
 from __future__ import annotations
+
+import logging
 
 from celery import shared_task
 
 from marketplace.lifecycle.matching import offers_expire, parcels_expire
 from marketplace.lifecycle.stripe_webhooks import process_webhook_event, retry_webhook_events
+from marketplace.matching.sweeps import matching_sweep
+from marketplace.payments.sweeps import money_sweep
 
-__all__ = ["expire_offers", "expire_parcels", "process_webhook_event", "retry_webhook_events"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "expire_offers",
+    "expire_parcels",
+    "process_webhook_event",
+    "retry_webhook_events",
+    "sweep_lost_tasks",
+]
 
 
 @shared_task(name="marketplace.matching.tasks.expire_offers", acks_late=True)
@@ -22,3 +36,25 @@ def expire_offers() -> int:
 @shared_task(name="marketplace.matching.tasks.expire_parcels", acks_late=True)
 def expire_parcels() -> int:
     return parcels_expire()
+
+
+@shared_task(name="marketplace.lifecycle.tasks.sweep_lost_tasks", acks_late=True)
+def sweep_lost_tasks() -> dict[str, int]:
+    """Periodic (TASK_SWEEP_SECONDS): queue again the matching, releases and refunds whose task
+    was lost. Each sweep runs on its own, so one failing does not hold back the other."""
+    queued: dict[str, int] = {}
+    try:
+        found = matching_sweep()
+        queued.update(parcels=len(found.parcels), trips=len(found.trips))
+    except Exception:
+        log.exception("matching sweep failed; the next run tries again")
+    try:
+        money = money_sweep()
+        queued.update(
+            releases=len(money.releases),
+            cancel_refunds=len(money.cancel_refunds),
+            return_refunds=len(money.return_refunds),
+        )
+    except Exception:
+        log.exception("money sweep failed; the next run tries again")
+    return queued

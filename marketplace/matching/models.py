@@ -188,3 +188,31 @@ class Offer(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Offer of parcel {self.parcel_id} to trip {self.trip_id} ({self.status})"
+
+
+class MatchAttempt(models.Model):
+    """When matching last ran to the end for a parcel or a trip (one row each, upserted in the
+    matching transaction). A parcel or trip that changed after its last attempt, or has none,
+    and is still matchable had its matching task lost: `matching.sweeps` queues it again."""
+
+    parcel = models.OneToOneField(
+        "parcels.Parcel", null=True, on_delete=models.CASCADE, related_name="match_attempt"
+    )
+    trip = models.OneToOneField(
+        "trips.Trip", null=True, on_delete=models.CASCADE, related_name="match_attempt"
+    )
+    attempted_at = models.DateTimeField()
+    offers_made = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(parcel__isnull=False, trip__isnull=True)
+                | Q(parcel__isnull=True, trip__isnull=False),
+                name="match_attempt_parcel_xor_trip",
+            )
+        ]
+
+    def __str__(self) -> str:
+        what = f"parcel {self.parcel_id}" if self.parcel_id else f"trip {self.trip_id}"
+        return f"Matching of {what} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"

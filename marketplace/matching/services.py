@@ -19,7 +19,7 @@ from marketplace.accounts.models import User, VerificationStatus
 from marketplace.core.exceptions import ConflictError, NotAllowedError, NotFoundError
 from marketplace.core.money import format_money
 from marketplace.matching import engine
-from marketplace.matching.models import Offer, OfferStatus
+from marketplace.matching.models import MatchAttempt, Offer, OfferStatus
 from marketplace.notifications.services import notify
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.trips.models import Trip
@@ -79,7 +79,9 @@ def offers_make_for_parcel(*, parcel_id: int) -> list[Offer]:
     parcel = Parcel.objects.select_for_update().filter(pk=parcel_id).first()
     if parcel is None or parcel.status != ParcelStatus.OPEN:
         return []
-    return _fill_offers(parcel, engine.trips_for_parcel(parcel, limit=200))
+    created = _fill_offers(parcel, engine.trips_for_parcel(parcel, limit=200))
+    _attempt_record(parcel_id=parcel.pk, offers_made=len(created))
+    return created
 
 
 @transaction.atomic
@@ -102,7 +104,29 @@ def offers_make_for_trip(*, trip_id: int) -> list[Offer]:
         parcel = by_id.get(fit.parcel_id)
         if parcel is not None:
             created += _fill_offers(parcel, [fit])
+    _attempt_record(trip_id=trip.pk, offers_made=len(created))
     return created
+
+
+def _attempt_record(
+    *, offers_made: int, parcel_id: int | None = None, trip_id: int | None = None
+) -> None:
+    """Matching ran to the end for this parcel or trip (in the caller's transaction: a worker
+    that dies mid-task records nothing, and the sweep queues it again)."""
+    field = "parcel" if parcel_id is not None else "trip"
+    MatchAttempt.objects.bulk_create(
+        [
+            MatchAttempt(
+                parcel_id=parcel_id,
+                trip_id=trip_id,
+                attempted_at=timezone.now(),
+                offers_made=offers_made,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=[field],
+        update_fields=["attempted_at", "offers_made"],
+    )
 
 
 def offers_withdraw(*, parcel: Parcel, except_offer: Offer | None = None) -> int:

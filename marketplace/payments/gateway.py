@@ -34,6 +34,9 @@ def _client() -> stripe.StripeClient:
         api_key=settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         max_network_retries=2,
+        # Each attempt gives up after this (Stripe's own default is 80 s): a task calling
+        # Stripe stays well inside the broker's visibility timeout (docs/production.md).
+        http_client=stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS),
     )
 
 

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from marketplace.backoffice.admin.common import ReadOnlyAdminMixin
-from marketplace.matching.models import Offer
+from marketplace.matching.models import MatchAttempt, Offer
 from marketplace.matching.services import offers_make_for_parcel
 
 
@@ -38,3 +38,18 @@ class OfferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             for pid in sorted(set(queryset.values_list("parcel_id", flat=True)))
         )
         self.message_user(request, f"{made} new offer(s) made.")
+
+
+@admin.register(MatchAttempt)
+class MatchAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """When matching last ran to the end for each parcel and trip (the sweep of lost tasks reads
+    it: docs/production.md, "Lost tasks")."""
+
+    list_display = ["id", "parcel", "trip", "attempted_at", "offers_made"]
+    list_filter = ["attempted_at"]
+    search_fields = ["parcel__id", "trip__id"]
+    list_select_related = ["parcel", "trip"]
+    date_hierarchy = "attempted_at"
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
