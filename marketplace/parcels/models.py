@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.indexes import GistIndex
@@ -11,6 +13,7 @@ from django.db.models import F, Q
 from marketplace.core.models import AuditEvent, TimeStampedModel
 from marketplace.core.sizes import SIZE_DIMENSIONS_CM, SizeClass
 from marketplace.core.spatial import mercator_copy, time_range
+from marketplace.merchants.models import Merchant
 
 
 class ParcelStatus(models.TextChoices):
@@ -49,6 +52,14 @@ PARCEL_TRANSITIONS: dict[str, frozenset[str]] = {
 # The shipper may still edit or cancel the parcel in these.
 EDITABLE_STATUSES = frozenset({S.DRAFT, S.OPEN})
 FINAL_STATUSES = frozenset(k for k, v in PARCEL_TRANSITIONS.items() if not v)
+
+
+class SandboxOutcome(models.TextChoices):
+    """What the sandbox's simulated courier does with a test parcel (empty: delivered)."""
+
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Delivery fails"
+    RETURNED = "returned", "Fails, then returned"
 
 
 class Parcel(TimeStampedModel):
@@ -95,6 +106,35 @@ class Parcel(TimeStampedModel):
     # A reverse parcel: the way back of another (see marketplace.returns). Offered like any other.
     is_return = models.BooleanField(default=False, db_default=False, editable=False)
 
+    # Posted by a merchant's system (marketplace.merchants); its own order number, unique per
+    # merchant. A test-mode parcel (made with a test key) is never offered to real couriers: a
+    # simulated courier walks it through the lifecycle (see the sandbox).
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="parcels"
+    )
+    external_reference = models.CharField(max_length=100, blank=True, default="")
+    is_test = models.BooleanField(default=False, db_default=False)
+    sandbox_outcome = models.CharField(
+        max_length=10, choices=SandboxOutcome.choices, blank=True, default=""
+    )
+
+    # Delivery options, shown to couriers in their offers and enforced at delivery.
+    leave_at_door = models.BooleanField(default=False, help_text="No one needs to be in; photo.")
+    signature_required = models.BooleanField(default=False)
+    pin_required = models.BooleanField(
+        default=True, help_text="The recipient gives the delivery code."
+    )
+    minimum_age = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The courier checks the recipient's ID."
+    )
+    fragile = models.BooleanField(default=False)
+    prohibited_items_declared = models.BooleanField(
+        default=False, help_text="The shipper declared that it holds no prohibited item."
+    )
+    # Who receives it: e-mailed the tracking link (in their language when given).
+    recipient_email = models.EmailField(blank=True, default="")
+    recipient_language = models.CharField(max_length=10, blank=True, default="")
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -113,6 +153,11 @@ class Parcel(TimeStampedModel):
                 condition=Q(status="open"),
             ),
             models.Index(fields=["shipper", "-created_at"], name="parcel_shipper_created"),
+            models.Index(
+                fields=["merchant", "-created_at"],
+                name="parcel_merchant_created",
+                condition=Q(merchant__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -137,6 +182,15 @@ class Parcel(TimeStampedModel):
             ),
             models.CheckConstraint(
                 condition=Q(size_class__in=SizeClass.values), name="parcel_size_class_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["merchant", "external_reference"],
+                condition=Q(merchant__isnull=False) & ~Q(external_reference=""),
+                name="parcel_external_reference_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(minimum_age__isnull=True) | Q(minimum_age__range=(1, 99)),
+                name="parcel_minimum_age_range",
             ),
         ]
 
@@ -163,3 +217,42 @@ class ParcelEvent(AuditEvent):
 
     class Meta(AuditEvent.Meta):
         indexes = [models.Index(fields=["parcel", "created_at"], name="parcel_event_parcel_time")]
+
+
+class HeldQuote(TimeStampedModel):
+    """A price promised until `expires_at` (QUOTE_VALIDITY_MINUTES): a delivery created with this
+    quote's id within that time, for the same points, size and weight, pays exactly this price.
+    Used at most once (`parcel`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.CASCADE, related_name="quotes"
+    )
+    pickup_point = gis_models.PointField(srid=4326)
+    dropoff_point = gis_models.PointField(srid=4326)
+    size_class = models.CharField(max_length=2, choices=SizeClass.choices)
+    weight_grams = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    distance_m = models.PositiveIntegerField()
+    price_total = models.PositiveIntegerField()
+    platform_fee = models.PositiveIntegerField()
+    courier_share = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(db_index=True)
+    parcel = models.OneToOneField(
+        Parcel, null=True, blank=True, on_delete=models.SET_NULL, related_name="held_quote"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price_total=F("platform_fee") + F("courier_share")),
+                name="held_quote_price_split",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Quote {self.id} ({self.price_total} {self.currency})"

@@ -1,0 +1,1 @@
+"""Outbound webhooks to merchants: endpoints, events, deliveries and their attempts."""
