@@ -400,3 +400,8 @@ CELERY_BEAT_SCHEDULE["purge-old-pings"] = {
     "task": "marketplace.tracking.tasks.purge_old_pings",
     "schedule": 3600.0,
 }
+
+# --- merchants: API keys (issue 11) ---------------------------------------------------------------
+# Per-key request budgets for the merchant API (docs/merchants.md); over them: 429 + Retry-After.
+MERCHANT_API_READ_RATE = env.str("MERCHANT_API_READ_RATE", default="600/min")
+MERCHANT_API_WRITE_RATE = env.str("MERCHANT_API_WRITE_RATE", default="120/min")
