@@ -405,3 +405,11 @@ CELERY_BEAT_SCHEDULE["purge-old-pings"] = {
 # Per-key request budgets for the merchant API (docs/merchants.md); over them: 429 + Retry-After.
 MERCHANT_API_READ_RATE = env.str("MERCHANT_API_READ_RATE", default="600/min")
 MERCHANT_API_WRITE_RATE = env.str("MERCHANT_API_WRITE_RATE", default="120/min")
+
+# --- recurring trips (issue 12) -------------------------------------------------------------------
+# Occurrences of recurring commutes exist (and are matched) this many days ahead.
+RECURRING_TRIPS_HORIZON_DAYS = env.int("RECURRING_TRIPS_HORIZON_DAYS", default=7)
+CELERY_BEAT_SCHEDULE["materialize-trip-series"] = {
+    "task": "marketplace.lifecycle.tasks.materialize_trip_series",
+    "schedule": 3600.0,
+}

@@ -12,6 +12,7 @@ import logging
 
 from celery import shared_task
 
+from marketplace.lifecycle.commuting import trip_series_materialize_all
 from marketplace.lifecycle.matching import offers_expire, parcels_expire
 from marketplace.lifecycle.stripe_webhooks import process_webhook_event, retry_webhook_events
 from marketplace.matching.sweeps import matching_sweep
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "expire_offers",
     "expire_parcels",
+    "materialize_trip_series",
     "process_webhook_event",
     "retry_webhook_events",
     "sweep_lost_tasks",
@@ -36,6 +38,12 @@ def expire_offers() -> int:
 @shared_task(name="marketplace.matching.tasks.expire_parcels", acks_late=True)
 def expire_parcels() -> int:
     return parcels_expire()
+
+
+@shared_task(name="marketplace.lifecycle.tasks.materialize_trip_series", acks_late=True)
+def materialize_trip_series() -> int:
+    """Hourly: recurring commutes' occurrences up to RECURRING_TRIPS_HORIZON_DAYS ahead."""
+    return trip_series_materialize_all()
 
 
 @shared_task(name="marketplace.lifecycle.tasks.sweep_lost_tasks", acks_late=True)

@@ -37,10 +37,77 @@ class RouteSource(models.TextChoices):
     STRAIGHT = "straight", "Straight line (no route sent)"
 
 
+class TripSeries(TimeStampedModel):
+    """A commute posted once: the route, capacity and local departure time, repeated by an RFC 5545
+    recurrence rule in the courier's time zone. Its occurrences are ordinary Trips (`series`,
+    `occurrence_date`), made RECURRING_TRIPS_HORIZON_DAYS ahead so they can be matched; each can
+    be skipped (cancelled) or edited on its own."""
+
+    courier = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trip_series"
+    )
+    rrule = models.CharField(
+        max_length=500, help_text="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"
+    )
+    time_zone = models.CharField(max_length=64, help_text="IANA zone the times are in.")
+    starts_on = models.DateField()
+    until = models.DateField(null=True, blank=True, help_text="Last possible date (inclusive).")
+    departure_time = models.TimeField(help_text="Earliest departure, local time.")
+    departure_flex_minutes = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(720)]
+    )
+    arrival_minutes = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="Latest arrival, minutes after the earliest departure (empty: estimated).",
+    )
+
+    origin = gis_models.PointField(srid=4326)
+    origin_label = models.CharField(max_length=200, blank=True)
+    destination = gis_models.PointField(srid=4326)
+    destination_label = models.CharField(max_length=200, blank=True)
+    route = gis_models.LineStringField(srid=4326)
+    route_source = models.CharField(max_length=10, choices=RouteSource.choices)
+
+    max_size_class = models.CharField(max_length=2, choices=SizeClass.choices)
+    max_weight_grams = models.PositiveIntegerField()
+    max_parcels = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    corridor_m = models.PositiveIntegerField(
+        validators=[MinValueValidator(50), MaxValueValidator(20_000)]
+    )
+
+    is_active = models.BooleanField(default=True)
+    # Occurrences exist for every date up to here (the materialiser's high-water mark).
+    materialized_until = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "trip series"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(until__isnull=True) | Q(until__gte=F("starts_on")),
+                name="trip_series_until_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Series #{self.pk} by {self.courier_id}: {self.rrule}"
+
+
 class Trip(TimeStampedModel):
     courier = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trips"
     )
+    # An occurrence of a recurring commute (one per series and local date; a skipped one stays,
+    # cancelled, so it is never made again). `is_edited`: changed on its own since it was made.
+    series = models.ForeignKey(
+        TripSeries, null=True, blank=True, on_delete=models.SET_NULL, related_name="occurrences"
+    )
+    occurrence_date = models.DateField(null=True, blank=True)
+    is_edited = models.BooleanField(default=False, db_default=False)
     status = models.CharField(
         max_length=12, choices=TripStatus.choices, default=TripStatus.PLANNED, db_index=True
     )
@@ -111,6 +178,11 @@ class Trip(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(reserved_parcels__lte=F("max_parcels")),
                 name="trip_reserved_parcels_within_capacity",
+            ),
+            models.UniqueConstraint(
+                fields=["series", "occurrence_date"],
+                condition=Q(series__isnull=False),
+                name="trip_one_occurrence_per_date",
             ),
         ]
 

@@ -4,7 +4,8 @@ has left. These change trips only: the matching index, offers and deliveries tha
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
@@ -12,11 +13,19 @@ from django.db.models import F
 from django.utils import timezone
 
 from marketplace.accounts.models import VEHICLE_DEFAULTS, CourierProfile, User
-from marketplace.core.exceptions import ApplicationError
+from marketplace.core.exceptions import ApplicationError, ConflictError
 from marketplace.core.geo import haversine_m, line_length_m, straight_line
 from marketplace.core.sizes import SizeClass
 from marketplace.core.state_machine import check_transition
-from marketplace.trips.models import TRIP_TRANSITIONS, RouteSource, Trip, TripEvent, TripStatus
+from marketplace.trips import recurrence
+from marketplace.trips.models import (
+    TRIP_TRANSITIONS,
+    RouteSource,
+    Trip,
+    TripEvent,
+    TripSeries,
+    TripStatus,
+)
 
 # A route's ends may sit this far from the origin/destination the courier typed.
 ROUTE_END_TOLERANCE_M = 1_000
@@ -41,6 +50,94 @@ def _courier_profile(courier: User) -> CourierProfile:
     return profile
 
 
+Errors = dict[str, list[str]]
+
+
+def _add(errors: Errors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def _route_clean(
+    errors: Errors,
+    *,
+    route: LineString | None,
+    route_source: str | None,
+    origin: Point | None,
+    destination: Point | None,
+) -> tuple[LineString, str, Point, Point, float]:
+    """The route to store, its source, its ends and its length. Without a route, a straight line
+    origin -> destination (`route_source` says so)."""
+    if route is None:
+        if origin is None or destination is None:
+            raise ApplicationError(
+                "Send a route, or an origin and a destination.",
+                code="invalid",
+                fields={"route": ["Send a route, or both origin and destination."]},
+            )
+        route = straight_line(origin, destination)
+        route_source = RouteSource.STRAIGHT
+    else:
+        route_source = route_source or RouteSource.GEOJSON
+        (x0, y0), (x1, y1) = route.coords[0], route.coords[-1]
+        start, end = Point(x0, y0, srid=4326), Point(x1, y1, srid=4326)
+        if origin is not None and haversine_m(origin, start) > ROUTE_END_TOLERANCE_M:
+            _add(errors, "origin", "The origin is more than 1 km from the start of the route.")
+        if destination is not None and haversine_m(destination, end) > ROUTE_END_TOLERANCE_M:
+            _add(
+                errors,
+                "destination",
+                "The destination is more than 1 km from the end of the route.",
+            )
+        origin = origin or start
+        destination = destination or end
+    length = line_length_m(route)
+    if length > MAX_ROUTE_LENGTH_M:
+        _add(errors, "route", f"A trip may be at most {MAX_ROUTE_LENGTH_M // 1000} km long.")
+    return route, route_source, origin, destination, length
+
+
+def _capacity_clean(
+    errors: Errors,
+    *,
+    profile: CourierProfile,
+    max_size_class: str | None,
+    max_weight_grams: int | None,
+    max_parcels: int,
+    corridor_m: int | None,
+) -> dict[str, Any]:
+    """The room offered (the vehicle's defaults where not given), within what the vehicle takes."""
+    size = max_size_class or profile.max_size_class
+    if size not in SizeClass.values:
+        _add(
+            errors,
+            "max_size_class",
+            f"Unknown size class; choose one of {', '.join(SizeClass.values)}.",
+        )
+    elif SizeClass.rank(size) > SizeClass.rank(profile.max_size_class):
+        _add(
+            errors, "max_size_class", f"Your vehicle takes parcels up to {profile.max_size_class}."
+        )
+    weight = max_weight_grams or profile.max_weight_grams
+    if weight <= 0 or weight > profile.max_weight_grams:
+        _add(errors, "max_weight_grams", f"Your vehicle takes up to {profile.max_weight_grams} g.")
+    if not 1 <= max_parcels <= 50:
+        _add(errors, "max_parcels", "A trip carries between 1 and 50 parcels.")
+    corridor = corridor_m or profile.corridor_m
+    if not 50 <= corridor <= 20_000:
+        _add(errors, "corridor_m", "The corridor must be between 50 m and 20 km.")
+    return {
+        "max_size_class": size,
+        "max_weight_grams": weight,
+        "max_parcels": max_parcels,
+        "corridor_m": corridor,
+    }
+
+
+def _raise_if(errors: Errors, what: str = "trip") -> None:
+    if errors:
+        raise ApplicationError(f"The {what} has invalid fields.", code="invalid", fields=errors)
+
+
 @transaction.atomic
 def trip_create(
     *,
@@ -58,71 +155,39 @@ def trip_create(
     max_weight_grams: int | None = None,
     max_parcels: int = 3,
     corridor_m: int | None = None,
+    series: TripSeries | None = None,
+    occurrence_date: date | None = None,
 ) -> Trip:
-    """Create a planned trip. Without a route, a straight line origin -> destination is stored
-    and `route_source` says so."""
+    """Create a planned trip (or one occurrence of a recurring series). Without a route, a
+    straight line origin -> destination is stored and `route_source` says so."""
     profile = _courier_profile(courier)
-    errors: dict[str, list[str]] = {}
-
-    def add(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
-    if route is None:
-        if origin is None or destination is None:
-            raise ApplicationError(
-                "Send a route, or an origin and a destination.",
-                code="invalid",
-                fields={"route": ["Send a route, or both origin and destination."]},
-            )
-        route = straight_line(origin, destination)
-        route_source = RouteSource.STRAIGHT
-    else:
-        route_source = route_source or RouteSource.GEOJSON
-        (x0, y0), (x1, y1) = route.coords[0], route.coords[-1]
-        start, end = Point(x0, y0, srid=4326), Point(x1, y1, srid=4326)
-        if origin is not None and haversine_m(origin, start) > ROUTE_END_TOLERANCE_M:
-            add("origin", "The origin is more than 1 km from the start of the route.")
-        if destination is not None and haversine_m(destination, end) > ROUTE_END_TOLERANCE_M:
-            add("destination", "The destination is more than 1 km from the end of the route.")
-        origin = origin or start
-        destination = destination or end
-
-    length = line_length_m(route)
-    if length > MAX_ROUTE_LENGTH_M:
-        add("route", f"A trip may be at most {MAX_ROUTE_LENGTH_M // 1000} km long.")
-
+    errors: Errors = {}
+    route, route_source, origin, destination, length = _route_clean(
+        errors, route=route, route_source=route_source, origin=origin, destination=destination
+    )
     now = timezone.now()
     departure_latest = departure_latest or departure_earliest
     if departure_latest < departure_earliest:
-        add("departure_latest", "The departure window must end after it starts.")
+        _add(errors, "departure_latest", "The departure window must end after it starts.")
     if departure_latest < now:
-        add("departure_latest", "The departure window has already passed.")
+        _add(errors, "departure_latest", "The departure window has already passed.")
     if departure_earliest > now + MAX_PLANNING_HORIZON:
-        add("departure_earliest", "Trips can be planned at most 60 days ahead.")
+        _add(errors, "departure_earliest", "Trips can be planned at most 60 days ahead.")
     if arrival_latest is None:
-        arrival_latest = (
-            departure_latest
-            + ARRIVAL_SLACK * travel_time(vehicle_type=profile.vehicle_type, distance_m=length)
-            + timedelta(minutes=10)
+        arrival_latest = departure_latest + estimated_travel(
+            vehicle_type=profile.vehicle_type, distance_m=length
         )
     elif arrival_latest <= departure_earliest:
-        add("arrival_latest", "The arrival must come after the departure.")
-
-    size = max_size_class or profile.max_size_class
-    if size not in SizeClass.values:
-        add("max_size_class", f"Unknown size class; choose one of {', '.join(SizeClass.values)}.")
-    elif SizeClass.rank(size) > SizeClass.rank(profile.max_size_class):
-        add("max_size_class", f"Your vehicle takes parcels up to {profile.max_size_class}.")
-    weight = max_weight_grams or profile.max_weight_grams
-    if weight <= 0 or weight > profile.max_weight_grams:
-        add("max_weight_grams", f"Your vehicle takes up to {profile.max_weight_grams} g.")
-    if not 1 <= max_parcels <= 50:
-        add("max_parcels", "A trip carries between 1 and 50 parcels.")
-    corridor = corridor_m or profile.corridor_m
-    if not 50 <= corridor <= 20_000:
-        add("corridor_m", "The corridor must be between 50 m and 20 km.")
-    if errors:
-        raise ApplicationError("The trip has invalid fields.", code="invalid", fields=errors)
+        _add(errors, "arrival_latest", "The arrival must come after the departure.")
+    capacity = _capacity_clean(
+        errors,
+        profile=profile,
+        max_size_class=max_size_class,
+        max_weight_grams=max_weight_grams,
+        max_parcels=max_parcels,
+        corridor_m=corridor_m,
+    )
+    _raise_if(errors)
 
     trip = Trip.objects.create(
         courier=courier,
@@ -137,14 +202,21 @@ def trip_create(
         departure_earliest=departure_earliest,
         departure_latest=departure_latest,
         arrival_latest=arrival_latest,
-        max_size_class=size,
-        max_weight_grams=weight,
-        max_parcels=max_parcels,
-        corridor_m=corridor,
         speed_kmh=VEHICLE_DEFAULTS[profile.vehicle_type]["speed_kmh"],
+        series=series,
+        occurrence_date=occurrence_date,
+        **capacity,
     )
-    TripEvent.objects.create(trip=trip, to_status=TripStatus.PLANNED, actor=courier, note="Created")
+    note = f"Occurrence of series #{series.pk}" if series else "Created"
+    TripEvent.objects.create(trip=trip, to_status=TripStatus.PLANNED, actor=courier, note=note)
     return trip
+
+
+def estimated_travel(*, vehicle_type: str, distance_m: float) -> timedelta:
+    """From the last departure to the latest arrival when the app sends none."""
+    return ARRIVAL_SLACK * travel_time(
+        vehicle_type=vehicle_type, distance_m=distance_m
+    ) + timedelta(minutes=10)
 
 
 def trip_lock(trip_id: int) -> Trip:
@@ -180,3 +252,190 @@ def trip_capacity_release(*, trip: Trip, weight_grams: int) -> None:
         reserved_weight_grams=F("reserved_weight_grams") - weight_grams,
         reserved_parcels=F("reserved_parcels") - 1,
     )
+
+
+# --- recurring commutes -------------------------------------------------------------------------
+@transaction.atomic
+def trip_series_create(
+    *,
+    courier: User,
+    time_zone: str,
+    starts_on: date,
+    departure_time: time,
+    rrule: str = "",
+    days: list[str] | None = None,
+    until: date | None = None,
+    departure_flex_minutes: int = 0,
+    arrival_minutes: int | None = None,
+    route: LineString | None = None,
+    route_source: str | None = None,
+    origin: Point | None = None,
+    destination: Point | None = None,
+    origin_label: str = "",
+    destination_label: str = "",
+    max_size_class: str | None = None,
+    max_weight_grams: int | None = None,
+    max_parcels: int = 3,
+    corridor_m: int | None = None,
+) -> TripSeries:
+    """A commute posted once: `rrule` (RFC 5545) or `days` (weekdays, MO..SU) say when, in
+    `time_zone`; the occurrences are made by the lifecycle (commuting)."""
+    profile = _courier_profile(courier)
+    errors: Errors = {}
+    route, route_source, origin, destination, _ = _route_clean(
+        errors, route=route, route_source=route_source, origin=origin, destination=destination
+    )
+    capacity = _capacity_clean(
+        errors,
+        profile=profile,
+        max_size_class=max_size_class,
+        max_weight_grams=max_weight_grams,
+        max_parcels=max_parcels,
+        corridor_m=corridor_m,
+    )
+    try:
+        recurrence.zone_of(time_zone)
+    except recurrence.RecurrenceError as exc:
+        _add(errors, "time_zone", str(exc))
+    if bool(rrule) == bool(days):
+        _add(errors, "rrule", "Send either rrule or days.")
+    elif until is not None and until < starts_on:
+        _add(errors, "until", "The last date comes before the first.")
+    else:
+        try:
+            text = rrule or recurrence.weekly_rule(days or [])
+            rrule = recurrence.rule_check(text, starts_on=starts_on, until=until)
+        except recurrence.RecurrenceError as exc:
+            _add(errors, "days" if days else "rrule", str(exc))
+    today = timezone.now().date()
+    if starts_on > today + MAX_PLANNING_HORIZON:
+        _add(errors, "starts_on", "A series can start at most 60 days ahead.")
+    if until is not None and until < today:
+        _add(errors, "until", "The last date has already passed.")
+    if not 0 <= departure_flex_minutes <= 720:
+        _add(errors, "departure_flex_minutes", "Between 0 and 720 minutes.")
+    if arrival_minutes is not None and not departure_flex_minutes < arrival_minutes <= 1440:
+        _add(errors, "arrival_minutes", "After the departure window, at most 24 hours.")
+    _raise_if(errors, "series")
+    return TripSeries.objects.create(
+        courier=courier,
+        rrule=rrule,
+        time_zone=time_zone,
+        starts_on=starts_on,
+        until=until,
+        departure_time=departure_time,
+        departure_flex_minutes=departure_flex_minutes,
+        arrival_minutes=arrival_minutes,
+        route=route,
+        route_source=route_source,
+        origin=origin,
+        destination=destination,
+        origin_label=origin_label,
+        destination_label=destination_label,
+        **capacity,
+    )
+
+
+def trip_series_occurrence_fields(series: TripSeries, day: date) -> dict[str, Any]:
+    """What trip_create takes for the series' occurrence on local date `day`."""
+    departure = recurrence.local_moment(
+        day, series.departure_time, recurrence.zone_of(series.time_zone)
+    )
+    arrival = (
+        departure + timedelta(minutes=series.arrival_minutes) if series.arrival_minutes else None
+    )
+    return {
+        "courier": series.courier,
+        "departure_earliest": departure,
+        "departure_latest": departure + timedelta(minutes=series.departure_flex_minutes),
+        "arrival_latest": arrival,
+        "route": series.route,
+        "route_source": series.route_source,
+        "origin": series.origin,
+        "destination": series.destination,
+        "origin_label": series.origin_label,
+        "destination_label": series.destination_label,
+        "max_size_class": series.max_size_class,
+        "max_weight_grams": series.max_weight_grams,
+        "max_parcels": series.max_parcels,
+        "corridor_m": series.corridor_m,
+        "series": series,
+        "occurrence_date": day,
+    }
+
+
+def trip_series_lock(series_id: int) -> TripSeries:
+    return TripSeries.objects.select_for_update().get(pk=series_id)
+
+
+def trip_series_stop(*, series: TripSeries) -> TripSeries:
+    """No more occurrences are made (the caller holds the series' lock)."""
+    if series.is_active:
+        series.is_active = False
+        series.save(update_fields=["is_active", "updated_at"])
+    return series
+
+
+# The fields an occurrence (or any planned trip) may change on its own.
+TRIP_EDITABLE = (
+    "departure_earliest",
+    "departure_latest",
+    "arrival_latest",
+    "max_size_class",
+    "max_weight_grams",
+    "max_parcels",
+    "corridor_m",
+)
+
+
+def trip_update(*, trip: Trip, actor: User, **changes: Any) -> Trip:
+    """Change a planned trip's times or room (the caller holds its lock). Room below what
+    accepted parcels take, or times moved under accepted parcels, are refused."""
+    if trip.courier_id != actor.pk:
+        raise ApplicationError("This is not your trip.", code="not_owner")
+    if trip.status != TripStatus.PLANNED:
+        raise ConflictError("Only a planned trip can be changed.", code="trip_not_planned")
+    unknown = set(changes) - set(TRIP_EDITABLE)
+    if unknown:
+        raise ApplicationError(
+            "These fields cannot be changed.",
+            code="invalid",
+            fields={name: ["Cannot be changed."] for name in sorted(unknown)},
+        )
+    times = {"departure_earliest", "departure_latest", "arrival_latest"} & set(changes)
+    if times and trip.reserved_parcels:
+        raise ConflictError(
+            "Parcels are accepted on this trip: its times can no longer change.",
+            code="trip_has_parcels",
+        )
+    profile = _courier_profile(actor)
+    errors: Errors = {}
+    values = {name: changes.get(name, getattr(trip, name)) for name in TRIP_EDITABLE}
+    if values["departure_latest"] < values["departure_earliest"]:
+        _add(errors, "departure_latest", "The departure window must end after it starts.")
+    if times and values["departure_latest"] < timezone.now():
+        _add(errors, "departure_latest", "The departure window has already passed.")
+    if values["arrival_latest"] <= values["departure_latest"]:
+        _add(errors, "arrival_latest", "The arrival must come after the departure.")
+    capacity = _capacity_clean(
+        errors,
+        profile=profile,
+        max_size_class=values["max_size_class"],
+        max_weight_grams=values["max_weight_grams"],
+        max_parcels=values["max_parcels"],
+        corridor_m=values["corridor_m"],
+    )
+    if capacity["max_weight_grams"] < trip.reserved_weight_grams:
+        _add(errors, "max_weight_grams", "Accepted parcels already take more than this.")
+    if capacity["max_parcels"] < trip.reserved_parcels:
+        _add(errors, "max_parcels", "More parcels than this are already accepted.")
+    _raise_if(errors)
+    for name in TRIP_EDITABLE:
+        setattr(trip, name, capacity.get(name, values[name]))
+    trip.is_edited = trip.series_id is not None
+    trip.save()
+    note = "Edited: " + ", ".join(sorted(changes))
+    TripEvent.objects.create(
+        trip=trip, from_status=trip.status, to_status=trip.status, actor=actor, note=note[:500]
+    )
+    return trip
