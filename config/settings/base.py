@@ -228,6 +228,7 @@ SPECTACULAR_SETTINGS = {
         "VehicleTypeEnum": "marketplace.accounts.models.VehicleType",
         "VerificationStatusEnum": "marketplace.accounts.models.VerificationStatus",
         "ReturnStatusEnum": "marketplace.returns.models.ReturnStatus",
+        "StopKindEnum": [("pickup", "pickup"), ("dropoff", "dropoff")],
         "ReturnReasonEnum": "marketplace.returns.models.ReturnReason",
         "RequestedByEnum": "marketplace.returns.models.RequestedBy",
     },
@@ -300,6 +301,19 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 # How many couriers are offered a parcel at once, and for how long each offer stands.
 MATCHING_OFFERS_PER_PARCEL = env.int("MATCHING_OFFERS_PER_PARCEL", default=3)
 MATCHING_OFFER_TTL_MINUTES = env.int("MATCHING_OFFER_TTL_MINUTES", default=20)
+# "greedy": each parcel is offered to its best MATCHING_OFFERS_PER_PARCEL couriers as it opens
+# (first to accept wins). "batch": every MATCHING_BATCH_SECONDS the open parcels and the trips
+# they fit are assigned together (most parcels served, then least detour; docs/matching.md) and
+# each parcel is offered to the one courier chosen for it.
+MATCHING_POLICY = env.str("MATCHING_POLICY", default="greedy")
+MATCHING_BATCH_SECONDS = env.int("MATCHING_BATCH_SECONDS", default=30)
+MATCHING_BATCH_TIME_LIMIT = env.float("MATCHING_BATCH_TIME_LIMIT", default=2.0)
+MATCHING_BATCH_MAX_PARCELS = env.int("MATCHING_BATCH_MAX_PARCELS", default=5000)
+MATCHING_BATCH_FITS_PER_PARCEL = env.int("MATCHING_BATCH_FITS_PER_PARCEL", default=10)
+# A parcel whose pickup window closes within this many minutes wins a contested seat (its cost
+# is lowered by MATCHING_URGENT_BONUS_M metres of detour).
+MATCHING_URGENT_MINUTES = env.int("MATCHING_URGENT_MINUTES", default=60)
+MATCHING_URGENT_BONUS_M = env.int("MATCHING_URGENT_BONUS_M", default=2000)
 # Wrong pickup/delivery code entries allowed before the code locks (the shipper can reissue).
 DELIVERY_CODE_MAX_ATTEMPTS = env.int("DELIVERY_CODE_MAX_ATTEMPTS", default=5)
 # Kept from the shipper's payment when they cancel after the courier set off (minor units).
@@ -325,6 +339,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-lost-tasks": {
         "task": "marketplace.lifecycle.tasks.sweep_lost_tasks",
         "schedule": float(TASK_SWEEP_SECONDS),
+    },
+    # Does nothing unless MATCHING_POLICY = "batch".
+    "assign-batch": {
+        "task": "marketplace.lifecycle.tasks.assign_batch",
+        "schedule": float(MATCHING_BATCH_SECONDS),
     },
 }
 

@@ -7,7 +7,12 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from marketplace.accounts.models import User
-from marketplace.deliveries.models import ACTIVE_STATUSES, Delivery, DeliveryStatus
+from marketplace.deliveries.models import (
+    ACTIVE_STATUSES,
+    HOLDS_CAPACITY,
+    Delivery,
+    DeliveryStatus,
+)
 from marketplace.parcels.models import Parcel
 from marketplace.trips.models import Trip, TripStatus
 
@@ -86,3 +91,14 @@ def cancellation_fee_now(*, parcel: Parcel, delivery: Delivery | None) -> int:
 
 def deliveries_on_trip(*, trip: Trip, statuses: list[str]) -> QuerySet[Delivery]:
     return Delivery.objects.filter(trip=trip, status__in=statuses)
+
+
+def trip_loads(*, trip_ids: list[int]) -> list[tuple[int, int, int, int]]:
+    """(trip, pickup position, drop-off position, weight) of what these trips carry or have
+    room reserved for, along their routes."""
+    rows = Delivery.objects.filter(trip_id__in=trip_ids, status__in=HOLDS_CAPACITY)
+    return list(
+        rows.order_by("pk").values_list(
+            "trip_id", "pickup_position_m", "dropoff_position_m", "parcel__weight_grams"
+        )
+    )

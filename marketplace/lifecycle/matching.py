@@ -35,15 +35,16 @@ def offer_accept(*, offer_id: int, courier: User) -> Delivery:
     offer = matching.offer_lock(offer.pk)
     if offer.status == OfferStatus.ACCEPTED and hasattr(offer, "delivery"):
         return offer.delivery  # a retried accept by the winner changes nothing more
-    matching.offer_check_acceptable(offer=offer, parcel=parcel, trip=trip)
+    matching.offer_check_acceptable(
+        offer=offer, parcel=parcel, trip=trip, carried=steps.trip_loads(trip)
+    )
 
     parcel = steps.parcel_move(
         parcel=parcel, to_status=ParcelStatus.MATCHED, actor=courier, note="Accepted by a courier"
     )
-    trips.trip_capacity_reserve(trip=trip, weight_grams=parcel.weight_grams)
     matching.offer_mark_accepted(offer=offer, parcel=parcel)
-    trip.refresh_from_db()
     delivery = deliveries.delivery_create(parcel=parcel, trip=trip, offer=offer)
+    steps.trip_room_update(trip=trip)
     notify(
         user=parcel.shipper,
         kind="parcel_assigned",

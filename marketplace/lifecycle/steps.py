@@ -14,10 +14,12 @@ from django.conf import settings
 
 from marketplace.accounts.models import User
 from marketplace.core.transactions import enqueue_on_commit
+from marketplace.deliveries import selectors as delivery_selectors
 from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery
 from marketplace.matching import services as matching
 from marketplace.matching import tasks as matching_tasks
+from marketplace.matching.assignment import Load, peak_load
 from marketplace.matching.segments import trip_segments_rebuild
 from marketplace.notifications.services import notify
 from marketplace.parcels import services as parcels
@@ -117,7 +119,20 @@ def delivery_step(
     return delivery
 
 
+def trip_loads(trip: Trip) -> list[Load]:
+    """What the trip carries, or has room reserved for, along its route."""
+    rows = delivery_selectors.trip_loads(trip_ids=[trip.pk])
+    return [Load(*row) for _, *row in rows]
+
+
+def trip_room_update(*, trip: Trip) -> None:
+    """Record the trip's peak load along its route from its deliveries (the caller holds the
+    trip's lock, after the delivery that changed it moved)."""
+    parcels, weight = peak_load(trip_loads(trip))
+    trips.trip_capacity_set(trip=trip, parcels=parcels, weight_grams=weight)
+
+
 def trip_room_free(*, trip: Trip, parcel: Parcel) -> None:
     """The parcel is off the courier's trip (delivered, cancelled, handed or sent back): the
     room it took is free again."""
-    trips.trip_capacity_release(trip=trip, weight_grams=parcel.weight_grams)
+    trip_room_update(trip=trip)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
+from marketplace.lifecycle.assigning import batch_assign
 from marketplace.lifecycle.commuting import trip_series_materialize_all
 from marketplace.lifecycle.matching import offers_expire, parcels_expire
 from marketplace.lifecycle.stripe_webhooks import process_webhook_event, retry_webhook_events
@@ -21,6 +23,7 @@ from marketplace.payments.sweeps import money_sweep
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "assign_batch",
     "expire_offers",
     "expire_parcels",
     "materialize_trip_series",
@@ -38,6 +41,15 @@ def expire_offers() -> int:
 @shared_task(name="marketplace.matching.tasks.expire_parcels", acks_late=True)
 def expire_parcels() -> int:
     return parcels_expire()
+
+
+@shared_task(name="marketplace.lifecycle.tasks.assign_batch", acks_late=True, expires=120)
+def assign_batch() -> int:
+    """Every MATCHING_BATCH_SECONDS under MATCHING_POLICY = "batch" (else nothing): one batch
+    assignment. Returns how many offers it made."""
+    if settings.MATCHING_POLICY != "batch":
+        return 0
+    return batch_assign().offers
 
 
 @shared_task(name="marketplace.lifecycle.tasks.materialize_trip_series", acks_late=True)

@@ -151,6 +151,23 @@ class OfferStatus(models.TextChoices):
 FINAL_FOR_COURIER = frozenset({OfferStatus.DECLINED, OfferStatus.EXPIRED, OfferStatus.CANCELLED})
 
 
+class OfferBundle(TimeStampedModel):
+    """Several parcels offered together for one trip by a batch assignment: their pickups and
+    drop-offs interleave along the route within its room at every point. The courier accepts
+    the bundle as one (all or nothing) or its offers one by one."""
+
+    trip = models.ForeignKey("trips.Trip", on_delete=models.CASCADE, related_name="bundles")
+    courier = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="offer_bundles"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Bundle {self.pk} for trip {self.trip_id}"
+
+
 class Offer(TimeStampedModel):
     """A parcel proposed to a courier for one of their trips, with the engine's estimates."""
 
@@ -170,6 +187,9 @@ class Offer(TimeStampedModel):
     predicted_dropoff_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
     responded_at = models.DateTimeField(null=True, blank=True)
+    bundle = models.ForeignKey(
+        OfferBundle, null=True, blank=True, on_delete=models.SET_NULL, related_name="offers"
+    )
 
     class Meta:
         ordering = ["parcel_id", "rank"]

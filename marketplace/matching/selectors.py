@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from marketplace.accounts.models import User
 from marketplace.matching.models import Offer, OfferStatus
+from marketplace.parcels.models import Parcel, ParcelStatus
 
 
 def offers_of_courier(*, courier: User, status: str | None = None) -> QuerySet[Offer]:
@@ -14,4 +17,36 @@ def offers_of_courier(*, courier: User, status: str | None = None) -> QuerySet[O
         return qs.filter(status=status).order_by("-created_at")
     return qs.filter(status=OfferStatus.PENDING, expires_at__gt=timezone.now()).order_by(
         "expires_at", "rank"
+    )
+
+
+def parcels_awaiting_batch(*, now: datetime, limit: int) -> list[Parcel]:
+    """Open parcels a batch assignment should place: live (not test), pickup window still open,
+    no pending offer; those whose pickup window closes first, first."""
+    pending = Offer.objects.filter(
+        parcel=OuterRef("pk"), status=OfferStatus.PENDING, expires_at__gt=now
+    )
+    return list(
+        Parcel.objects.filter(status=ParcelStatus.OPEN, is_test=False, pickup_window_end__gt=now)
+        .exclude(Exists(pending))
+        .order_by("pickup_window_end", "pk")[:limit]
+    )
+
+
+def couriers_asked(*, parcel_ids: list[int]) -> set[tuple[int, int]]:
+    """(parcel, courier) pairs never to offer again (asked and not withdrawn)."""
+    return set(
+        Offer.objects.filter(parcel_id__in=parcel_ids)
+        .exclude(status=OfferStatus.WITHDRAWN)
+        .values_list("parcel_id", "courier_id")
+    )
+
+
+def pending_loads(*, trip_ids: list[int], now: datetime) -> list[tuple[int, int, int, int]]:
+    """(trip, pickup position, drop-off position, weight) of the pending offers on these trips:
+    room a batch must leave for them."""
+    return list(
+        Offer.objects.filter(trip_id__in=trip_ids, status=OfferStatus.PENDING, expires_at__gt=now)
+        .order_by("pk")
+        .values_list("trip_id", "pickup_position_m", "dropoff_position_m", "parcel__weight_grams")
     )

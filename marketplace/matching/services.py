@@ -9,6 +9,7 @@ that lock and exactly one finds it still open.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,7 +20,8 @@ from marketplace.accounts.models import User, VerificationStatus
 from marketplace.core.exceptions import ConflictError, NotAllowedError, NotFoundError
 from marketplace.core.money import format_money
 from marketplace.matching import engine
-from marketplace.matching.models import MatchAttempt, Offer, OfferStatus
+from marketplace.matching.assignment import Load, Room, room_holds
+from marketplace.matching.models import MatchAttempt, Offer, OfferBundle, OfferStatus
 from marketplace.notifications.services import notify
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.trips.models import Trip
@@ -73,11 +75,21 @@ def _fill_offers(parcel: Parcel, fits: list[engine.Fit]) -> list[Offer]:
     return created
 
 
+def batch_policy() -> bool:
+    """MATCHING_POLICY = "batch": parcels wait for the next batch assignment
+    (lifecycle.assigning) instead of being offered one by one as they open."""
+    return settings.MATCHING_POLICY == "batch"
+
+
 @transaction.atomic
 def offers_make_for_parcel(*, parcel_id: int) -> list[Offer]:
-    """Match an open parcel against trips and offer it to the best couriers."""
+    """Match an open parcel against trips and offer it to the best couriers (under the batch
+    policy the next batch does, so this only records the attempt)."""
     parcel = Parcel.objects.select_for_update().filter(pk=parcel_id).first()
     if parcel is None or parcel.status != ParcelStatus.OPEN:
+        return []
+    if batch_policy():
+        _attempt_record(parcel_id=parcel.pk, offers_made=0)
         return []
     created = _fill_offers(parcel, engine.trips_for_parcel(parcel, limit=200))
     _attempt_record(parcel_id=parcel.pk, offers_made=len(created))
@@ -90,6 +102,9 @@ def offers_make_for_trip(*, trip_id: int) -> list[Offer]:
     parcel still has a free offer slot and the courier has not been asked before."""
     trip = Trip.objects.select_related("courier__courier_profile").filter(pk=trip_id).first()
     if trip is None:
+        return []
+    if batch_policy():
+        _attempt_record(trip_id=trip.pk, offers_made=0)
         return []
     fits = engine.parcels_for_trip(trip, limit=200)
     created: list[Offer] = []
@@ -106,6 +121,36 @@ def offers_make_for_trip(*, trip_id: int) -> list[Offer]:
             created += _fill_offers(parcel, [fit])
     _attempt_record(trip_id=trip.pk, offers_made=len(created))
     return created
+
+
+def offers_make_assigned(
+    *, parcel: Parcel, fit: engine.Fit, bundle: OfferBundle | None = None
+) -> Offer | None:
+    """Offer the parcel to the courier a batch assignment chose (the caller holds the parcel's
+    lock and checked it is open with no pending offer). None if that courier was asked before."""
+    status = Offer.objects.filter(parcel=parcel, courier_id=fit.courier_id).values_list(
+        "status", flat=True
+    )
+    if status and status[0] != OfferStatus.WITHDRAWN:
+        return None
+    expires_at = timezone.now() + timedelta(minutes=settings.MATCHING_OFFER_TTL_MINUTES)
+    values = {**_offer_values(fit, 1, expires_at), "bundle": bundle}
+    offer, _ = Offer.objects.update_or_create(
+        parcel=parcel, courier_id=fit.courier_id, defaults=values
+    )
+    notify(
+        user=offer.courier,
+        kind="offer_new",
+        title="A parcel fits your trip",
+        body=f"Size {parcel.size_class}, you earn "
+        f"{format_money(parcel.courier_share, parcel.currency)}.",
+        data={"offer_id": offer.pk, "trip_id": fit.trip_id, "bundle_id": bundle and bundle.pk},
+    )
+    return offer
+
+
+def bundle_create(*, trip_id: int, courier_id: int) -> OfferBundle:
+    return OfferBundle.objects.create(trip_id=trip_id, courier_id=courier_id)
 
 
 def _attempt_record(
@@ -165,9 +210,17 @@ def courier_require_verified(courier: User) -> None:
         )
 
 
-def offer_check_acceptable(*, offer: Offer, parcel: Parcel, trip: Trip) -> None:
+def offer_load(offer: Offer, parcel: Parcel) -> Load:
+    return Load(offer.pickup_position_m, offer.dropoff_position_m, parcel.weight_grams)
+
+
+def offer_check_acceptable(
+    *, offer: Offer, parcel: Parcel, trip: Trip, carried: Sequence[Load]
+) -> None:
     """Refuse (409) an acceptance that can no longer win: the parcel taken, the offer closed or
-    expired, the trip over or full. The caller holds the parcel's, trip's and offer's locks."""
+    expired, the trip over, or no room at some point of the route between the pickup and the
+    drop-off besides what the trip `carried`. The caller holds the parcel's, trip's and offer's
+    locks."""
     if parcel.status != ParcelStatus.OPEN:
         raise ConflictError("Another courier has already taken this parcel.", code="parcel_taken")
     if offer.status != OfferStatus.PENDING:
@@ -178,7 +231,8 @@ def offer_check_acceptable(*, offer: Offer, parcel: Parcel, trip: Trip) -> None:
         raise ConflictError("This offer has expired.", code="offer_expired")
     if trip.status not in engine.MATCHABLE_TRIP_STATUSES:
         raise ConflictError(f"The trip is {trip.status}.", code="trip_closed")
-    if trip.free_parcels < 1 or trip.free_weight_grams < parcel.weight_grams:
+    room = Room(trip.pk, trip.max_parcels, trip.max_weight_grams, tuple(carried))
+    if not room_holds(room, [offer_load(offer, parcel)]):
         raise ConflictError("The trip has no room left for this parcel.", code="no_capacity")
 
 

@@ -141,7 +141,9 @@ class Trip(TimeStampedModel):
     corridor_m = models.PositiveIntegerField(
         validators=[MinValueValidator(50), MaxValueValidator(20_000)]
     )
-    # What accepted deliveries already take (kept under the trip's row lock).
+    # The most its accepted deliveries take at once along the route (parcels on board together,
+    # their weight): a parcel dropped off before another is picked up frees its seat for it.
+    # Kept under the trip's row lock by lifecycle.steps.trip_room_update.
     reserved_weight_grams = models.PositiveIntegerField(default=0)
     reserved_parcels = models.PositiveSmallIntegerField(default=0)
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from marketplace.accounts.models import VEHICLE_DEFAULTS, CourierProfile, User
@@ -238,20 +237,14 @@ def trip_transition(*, trip: Trip, to_status: str, actor: User | None, note: str
     return trip
 
 
-def trip_capacity_reserve(*, trip: Trip, weight_grams: int) -> None:
-    """Take room for one parcel on the trip (the caller holds the trip's lock)."""
+def trip_capacity_set(*, trip: Trip, parcels: int, weight_grams: int) -> None:
+    """Record the most the trip carries at once along its route (the caller holds its lock and
+    computed it from the accepted deliveries: lifecycle.steps.trip_room_update). The matching
+    engine offers a parcel only where this peak plus the parcel stays within the room."""
     Trip.objects.filter(pk=trip.pk).update(
-        reserved_weight_grams=F("reserved_weight_grams") + weight_grams,
-        reserved_parcels=F("reserved_parcels") + 1,
+        reserved_weight_grams=weight_grams, reserved_parcels=parcels
     )
-
-
-def trip_capacity_release(*, trip: Trip, weight_grams: int) -> None:
-    """Give back the room of a parcel that left the trip (delivered, cancelled, handed back)."""
-    Trip.objects.filter(pk=trip.pk).update(
-        reserved_weight_grams=F("reserved_weight_grams") - weight_grams,
-        reserved_parcels=F("reserved_parcels") - 1,
-    )
+    trip.reserved_weight_grams, trip.reserved_parcels = weight_grams, parcels
 
 
 # --- recurring commutes -------------------------------------------------------------------------

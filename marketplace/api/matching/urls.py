@@ -5,6 +5,7 @@ from marketplace.api.routers import IdRouter
 
 router = IdRouter()
 router.register("courier/offers", views.OfferViewSet, basename="offer")
+router.register("courier/bundles", views.BundleViewSet, basename="bundle")
 
 urlpatterns = [
     path(

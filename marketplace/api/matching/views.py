@@ -14,15 +14,17 @@ from rest_framework.views import APIView
 
 from marketplace.api.deliveries.serializers import CourierDeliverySerializer
 from marketplace.api.matching.serializers import (
+    BundleSerializer,
     FitSerializer,
     OfferSerializer,
     ParcelAlongTripSerializer,
 )
 from marketplace.api.users import api_user
 from marketplace.core.permissions import IsCourier
+from marketplace.lifecycle import assigning
 from marketplace.lifecycle import matching as lifecycle
 from marketplace.matching import engine, selectors
-from marketplace.matching.models import Offer
+from marketplace.matching.models import Offer, OfferBundle, OfferStatus
 from marketplace.parcels.models import Parcel
 from marketplace.trips.selectors import trips_of_courier
 
@@ -55,6 +57,42 @@ class OfferViewSet(
     def decline(self, request: Request, pk: str | None = None) -> Response:
         offer = lifecycle.offer_decline(offer_id=int(pk or 0), courier=api_user(request))
         return Response(OfferSerializer(offer).data)
+
+
+class BundleViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[OfferBundle]
+):
+    """Parcels a batch assignment offered me together for one trip (those with a pending
+    offer), with their stops in route order. Accept the bundle whole, or its offers one by one
+    (`courier/offers/{id}/accept/`)."""
+
+    permission_classes = [IsCourier]
+    serializer_class = BundleSerializer
+    queryset = OfferBundle.objects.none()
+
+    def get_queryset(self) -> QuerySet[OfferBundle]:
+        if getattr(self, "swagger_fake_view", False):
+            return OfferBundle.objects.none()
+        mine = OfferBundle.objects.filter(courier=api_user(self.request))
+        if self.action == "list":
+            mine = mine.filter(offers__status=OfferStatus.PENDING).distinct()
+        return mine.order_by("-created_at", "-pk")
+
+    @extend_schema(request=None, responses={201: CourierDeliverySerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str | None = None) -> Response:
+        """All of the bundle's pending offers, or none (409 naming the parcel that failed)."""
+        bundle = self.get_object()
+        deliveries = assigning.bundle_accept(bundle_id=bundle.pk, courier=api_user(request))
+        data = CourierDeliverySerializer(deliveries, many=True).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=BundleSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        bundle = self.get_object()
+        assigning.bundle_decline(bundle_id=bundle.pk, courier=api_user(request))
+        return Response(self.get_serializer(bundle).data)
 
 
 class ParcelsAlongTripApi(APIView):
