@@ -41,6 +41,9 @@ USER waypost
 ENV WEB_CONCURRENCY=2 \
     FORWARDED_ALLOW_IPS="*"
 EXPOSE 8000
+# Liveness: the process answers (no I/O); docker-compose.yml checks /readyz (dependencies).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
 # No per-message deflate on the WebSockets: our frames are a few hundred bytes of JSON, and
 # compressing each costs CPU and a zlib context per socket for next to no saving.
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz, before host checks and https redirects (marketplace/core/health.py).
+    "marketplace.core.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -432,3 +434,7 @@ CELERY_BEAT_SCHEDULE["materialize-trip-series"] = {
     "task": "marketplace.lifecycle.tasks.materialize_trip_series",
     "schedule": 3600.0,
 }
+
+# --- health (issue 13) -----------------------------------------------------------------------------
+# /readyz gives each of the database, Redis and the broker this long to answer.
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
