@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /readyz, before host checks and https redirects (marketplace/core/health.py).
     "marketplace.core.health.HealthCheckMiddleware",
+    # X-Request-ID and one log line per request (marketplace/core/log_context.py).
+    "marketplace.core.log_context.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -248,6 +250,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Workers log through Django's LOGGING (JSON in production), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 # The Redis broker hands a task that was taken but never acknowledged (its worker died) to
 # another worker only after this many seconds. It must exceed the longest task plus the longest
@@ -279,12 +283,36 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- logging --------------------------------------------------------------------------------------
+# Plain lines locally; LOG_FORMAT=json (production's default) writes one JSON object per line
+# with request_id, user_id, parcel_id, delivery_id, task_id (marketplace/core/log_context.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "marketplace.core.log_context.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # stripe-python logs every API call at INFO: only its warnings here.
+        "stripe": {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")},
+        # One line per request is ours (marketplace.request); Django's own only for errors.
+        "django.server": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+    },
 }
 
 # --- email ----------------------------------------------------------------------------------------
@@ -435,6 +463,6 @@ CELERY_BEAT_SCHEDULE["materialize-trip-series"] = {
     "schedule": 3600.0,
 }
 
-# --- health (issue 13) -----------------------------------------------------------------------------
+# --- health (issue 13) ------------------------------------------------------------------------
 # /readyz gives each of the database, Redis and the broker this long to answer.
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)

@@ -5,3 +5,7 @@ class CoreConfig(AppConfig):
     name = "marketplace.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        # Connects the Celery task log lines (task_prerun / task_postrun).
+        from marketplace.core import log_context  # noqa: F401
