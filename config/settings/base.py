@@ -466,3 +466,13 @@ CELERY_BEAT_SCHEDULE["materialize-trip-series"] = {
 # --- health (issue 13) ------------------------------------------------------------------------
 # /readyz gives each of the database, Redis and the broker this long to answer.
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+
+# --- merchants: API (issue 11) -------------------------------------------------------------------
+# Idempotency-Key replies are kept this long (task purge_idempotency_records, hourly).
+MERCHANT_IDEMPOTENCY_HOURS = env.int("MERCHANT_IDEMPOTENCY_HOURS", default=24)
+# Rows per bulk request (JSON list or CSV) and per web upload.
+MERCHANT_BULK_MAX_ROWS = env.int("MERCHANT_BULK_MAX_ROWS", default=500)
+CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
+    "task": "marketplace.merchants.tasks.purge_idempotency_records",
+    "schedule": 3600.0,
+}

@@ -19,11 +19,16 @@ from marketplace.trips.models import Trip
 
 
 @transaction.atomic
-def parcel_create(*, shipper: User, publish: bool = True, **fields: Any) -> Parcel:
+def parcel_create(
+    *, shipper: User, publish: bool = True, paid_first: bool | None = None, **fields: Any
+) -> Parcel:
     """Create a parcel with its quote; published (open to couriers, matched after commit)
-    unless `publish` is False or it must be paid first (PAYMENTS_REQUIRED: paying opens it)."""
+    unless `publish` is False or it must be paid first (`paid_first`, by default
+    PAYMENTS_REQUIRED: paying opens it; a merchant's billing decides for its deliveries)."""
     parcel = parcels.parcel_create(shipper=shipper, **fields)
-    if publish and not settings.PAYMENTS_REQUIRED:
+    if paid_first is None:
+        paid_first = settings.PAYMENTS_REQUIRED
+    if publish and not paid_first:
         parcel = steps.parcel_move(
             parcel=parcel, to_status=ParcelStatus.OPEN, actor=shipper, note="Published"
         )

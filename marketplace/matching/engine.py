@@ -7,7 +7,8 @@ A parcel fits a trip when
   the pickup window and past the drop-off inside the delivery window (times = departure +
   position along the route / the trip's speed);
 - the trip still has room: size class, weight and number of parcels after what it carries;
-- the courier is verified and is not the shipper.
+- the courier is verified and is not the shipper;
+- the parcel is live (a merchant's test-mode parcels are never offered to real couriers).
 
 Fits are ranked by detour in whole metres (2 x the distance from the route to the pickup and to
 the drop-off: leave the route and come back, as `Fit.detour_m`), then by predicted drop-off time.
@@ -294,6 +295,7 @@ near AS MATERIALIZED (
     JOIN parcels_parcel p ON p.id = cand.id
     CROSS JOIN trips_trip t
     WHERE t.id = %(trip_id)s
+      AND NOT p.is_test
       AND p.shipper_id <> t.courier_id
       AND array_position({SIZE_ARRAY}, p.size_class::text)
           <= array_position({SIZE_ARRAY}, t.max_size_class::text)
@@ -336,8 +338,9 @@ def _fits(sql: str, params: dict[str, object]) -> list[Fit]:
 
 
 def trips_for_parcel(parcel: Parcel, *, limit: int = 50) -> list[Fit]:
-    """Trips the parcel fits, best first."""
-    if parcel.status != ParcelStatus.OPEN:
+    """Trips the parcel fits, best first. None for a test-mode parcel (a merchant's test key):
+    those are never offered to real couriers."""
+    if parcel.status != ParcelStatus.OPEN or parcel.is_test:
         return []
     return _fits(
         TRIPS_FOR_PARCEL_SQL,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from marketplace.accounts.models import User
+from marketplace.merchants.models import Merchant
 from marketplace.parcels.models import Parcel, ParcelStatus
 
 
@@ -26,3 +29,19 @@ def parcels_open_for_couriers(*, courier: User) -> QuerySet[Parcel]:
         .exclude(shipper=courier)
         .order_by("pickup_window_start", "id")
     )
+
+
+def parcels_of_merchant(*, merchant: Merchant, is_test: bool) -> QuerySet[Parcel]:
+    """A merchant's deliveries of one mode: a test key never sees live ones, nor the reverse."""
+    return Parcel.objects.filter(merchant=merchant, is_test=is_test).order_by("-created_at", "-id")
+
+
+def parcel_of_merchant(*, merchant: Merchant, is_test: bool, pk: Any) -> Parcel | None:
+    try:
+        return parcels_of_merchant(merchant=merchant, is_test=is_test).filter(pk=int(pk)).first()
+    except (TypeError, ValueError):
+        return None
+
+
+def parcel_by_external_reference(*, merchant: Merchant, external_reference: str) -> Parcel | None:
+    return Parcel.objects.filter(merchant=merchant, external_reference=external_reference).first()

@@ -23,6 +23,7 @@ from marketplace.core.geo import haversine_m
 from marketplace.core.money import format_money
 from marketplace.core.sizes import SizeClass
 from marketplace.core.state_machine import check_transition
+from marketplace.parcels import held_quotes
 from marketplace.parcels.models import PARCEL_TRANSITIONS, Parcel, ParcelEvent, ParcelStatus
 from marketplace.parcels.quotes import quote_price
 
@@ -61,6 +62,22 @@ EDITABLE_FIELDS = frozenset(
         "delivery_window_end",
     }
 )
+# Delivery options, set at creation (validated with the other fields by validate_parcel_fields).
+OPTION_FIELDS = frozenset(
+    {
+        "leave_at_door",
+        "signature_required",
+        "pin_required",
+        "minimum_age",
+        "fragile",
+        "prohibited_items_declared",
+        "recipient_email",
+        "recipient_language",
+    }
+)
+# Set once, when a merchant's system creates the parcel (marketplace.lifecycle.ordering).
+MERCHANT_FIELDS = frozenset({"merchant", "external_reference", "is_test", "sandbox_outcome"})
+CREATE_FIELDS = EDITABLE_FIELDS | OPTION_FIELDS | MERCHANT_FIELDS
 
 
 def validate_parcel_fields(values: dict[str, Any], *, now: datetime | None = None) -> None:
@@ -136,17 +153,31 @@ def _require_shipper(user: User) -> None:
 
 
 @transaction.atomic
-def parcel_create(*, shipper: User, is_return: bool = False, **fields: Any) -> Parcel:
-    """Create a draft parcel with its quote (`is_return`: the way back of another parcel)."""
+def parcel_create(
+    *, shipper: User, is_return: bool = False, quote_id: Any = None, **fields: Any
+) -> Parcel:
+    """Create a draft parcel with its quote (`is_return`: the way back of another parcel). With
+    a `quote_id` (a held quote, parcels.held_quotes) the parcel pays the held price; the quote
+    is locked and marked used in this transaction."""
     _require_shipper(shipper)
-    unknown = set(fields) - EDITABLE_FIELDS
+    unknown = set(fields) - CREATE_FIELDS
     if unknown:
         raise ApplicationError(f"Unknown parcel fields: {', '.join(sorted(unknown))}.")
     fields.setdefault("photo", None)
     validate_parcel_fields(fields)
+    held = None
+    if quote_id is not None:
+        held = held_quotes.held_quote_claim(
+            quote_id=quote_id, shipper=shipper, merchant=fields.get("merchant"), fields=fields
+        )
     parcel = Parcel(shipper=shipper, status=ParcelStatus.DRAFT, **fields)
-    _apply_quote(parcel)
+    if held is None:
+        _apply_quote(parcel)
+    else:
+        held_quotes.held_quote_apply(held, parcel)
     parcel.save()
+    if held is not None:
+        held_quotes.held_quote_mark_used(held, parcel)
     if is_return:
         # Flagged after the insert, as the returns flow always did: the row is created as any
         # shipper's draft, then marked as a way back.

@@ -17,7 +17,7 @@ from celery import shared_task
 from django.db import transaction
 
 from marketplace.accounts.models import User
-from marketplace.core.exceptions import ConflictError, NotAllowedError
+from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
 from marketplace.core.state_machine import check_transition
 from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.parcels.models import Parcel, ParcelStatus
@@ -124,6 +124,58 @@ def payment_start(
     if payment_method:
         intent_confirm(intent["id"])
     return payment
+
+
+class PaymentFailedError(ApplicationError):
+    """A saved card was declined (or needs its holder, who is not there)."""
+
+    code = "payment_failed"
+    status_code = 402
+
+
+def payment_charge_saved_card(
+    *, parcel: Parcel, shipper: User, customer: str, payment_method: str
+) -> tuple[Payment, dict[str, Any]]:
+    """Charge a merchant's saved card off-session for a draft parcel at its price, in the
+    caller's transaction: the caller books the returned intent (lifecycle.paying) and a decline
+    (PaymentFailedError) rolls the parcel back with nothing stored. The key is the parcel's, so
+    a retry of the same parcel never charges twice."""
+    try:
+        intent = gateway.payment_intent_charge_off_session(
+            amount=parcel.price_total,
+            currency=parcel.currency,
+            customer=customer,
+            payment_method=payment_method,
+            metadata={"parcel_id": str(parcel.pk), "kind": "parcel", "off_session": "true"},
+            key=f"parcel-{parcel.pk}-off-session",
+        )
+    except gateway.StripeError as exc:
+        raise PaymentFailedError(
+            f"The card on file was refused: {exc.user_message or exc}"
+        ) from exc
+    if intent["status"] != "succeeded":
+        if intent["status"] != "canceled":
+            try:
+                gateway.payment_intent_cancel(intent["id"], key=f"{intent['id']}-cancel")
+            except gateway.StripeError:
+                log.warning("could not cancel the unpaid intent %s", intent["id"])
+        raise PaymentFailedError(
+            f"The card on file could not be charged without its holder ({intent['status']})."
+        )
+    payment = Payment.objects.create(
+        parcel=parcel,
+        shipper=shipper,
+        amount=parcel.price_total,
+        platform_fee=parcel.platform_fee,
+        courier_share=parcel.courier_share,
+        currency=parcel.currency,
+        stripe_payment_intent_id=intent["id"],
+        client_secret=intent.get("client_secret") or "",
+    )
+    PaymentEvent.objects.create(
+        payment=payment, to_status=payment.status, note="Saved card charged off-session"
+    )
+    return payment, intent
 
 
 def payment_sync(*, payment_intent_id: str) -> Payment | None:

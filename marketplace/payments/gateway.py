@@ -83,6 +83,43 @@ def customer_create_with_card(*, email: str, card_token: str, key: str) -> dict[
     return as_dict(_client().v1.customers.create(params=params, options=_opts(key)))
 
 
+def customer_create(*, email: str, metadata: dict[str, str], key: str) -> dict[str, Any]:
+    """A Stripe customer with no card yet (a merchant's; cards are attached to it)."""
+    params: CustomerCreateParams = {"email": email, "metadata": metadata}
+    return as_dict(_client().v1.customers.create(params=params, options=_opts(key)))
+
+
+def payment_method_attach(*, payment_method_id: str, customer: str) -> dict[str, Any]:
+    """Keep a PaymentMethod on a customer, so it can be charged off-session later."""
+    return as_dict(
+        _client().v1.payment_methods.attach(payment_method_id, params={"customer": customer})
+    )
+
+
+def payment_intent_charge_off_session(
+    *,
+    amount: int,
+    currency: str,
+    customer: str,
+    payment_method: str,
+    metadata: dict[str, str],
+    key: str,
+) -> dict[str, Any]:
+    """Charge a saved card with nobody present (confirmed at once). A decline raises
+    StripeError (a CardError); otherwise read the intent's status."""
+    params: PaymentIntentCreateParams = {
+        "amount": amount,
+        "currency": currency.lower(),
+        "customer": customer,
+        "payment_method": payment_method,
+        "metadata": metadata,
+        "capture_method": "automatic",
+        "confirm": True,
+        "off_session": True,
+    }
+    return as_dict(_client().v1.payment_intents.create(params=params, options=_opts(key)))
+
+
 def payment_intent_retrieve(pi_id: str) -> dict[str, Any]:
     return as_dict(_client().v1.payment_intents.retrieve(pi_id))
 

@@ -6,13 +6,15 @@ per key (MERCHANT_API_READ_RATE / MERCHANT_API_WRITE_RATE)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
+from rest_framework.permissions import OperandHolder, SingleOperandHolder
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from marketplace.merchants import services as merchants
 from marketplace.merchants.models import Merchant, MerchantApiKey
@@ -105,9 +107,14 @@ class MerchantKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
         }
 
 
-# What every merchant endpoint declares.
-MERCHANT_API = {
-    "authentication_classes": [MerchantKeyAuthentication],
-    "permission_classes": [HasMerchantKey],
-    "throttle_classes": [MerchantKeyThrottle],
-}
+_PermissionClass = type[permissions.BasePermission] | OperandHolder | SingleOperandHolder
+
+
+class MerchantKeyView:
+    """Mixed into every view a merchant's key calls: the key only, its scope, its throttles."""
+
+    authentication_classes: Sequence[type[authentication.BaseAuthentication]] = [
+        MerchantKeyAuthentication
+    ]
+    permission_classes: Sequence[_PermissionClass] = [HasMerchantKey]
+    throttle_classes: Sequence[type[BaseThrottle]] = [MerchantKeyThrottle]

@@ -149,6 +149,8 @@ class QuoteInputSerializer(serializers.Serializer):
 
 
 class QuoteSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Send as quote_id when creating the delivery.")
+    expires_at = DateTimeField(help_text="The price holds until then.")
     currency = serializers.CharField()
     distance_m = serializers.IntegerField()
     size_factor = serializers.DecimalField(max_digits=4, decimal_places=2)

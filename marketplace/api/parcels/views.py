@@ -3,14 +3,24 @@ open parcels without addresses or contacts."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from marketplace.api.merchants.authentication import (
+    MerchantKeyAuthentication,
+    MerchantKeyThrottle,
+    request_key,
+)
 from marketplace.api.parcels.filters import OpenParcelFilter, ParcelFilter
 from marketplace.api.parcels.serializers import (
     CancelSerializer,
@@ -26,8 +36,8 @@ from marketplace.core.parsers import WITH_UPLOADS
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.lifecycle import cancelling, posting
 from marketplace.parcels import selectors
+from marketplace.parcels.held_quotes import held_quote_create
 from marketplace.parcels.models import Parcel
-from marketplace.parcels.quotes import quote_price
 
 
 class ParcelViewSet(
@@ -104,19 +114,35 @@ class OpenParcelViewSet(viewsets.ReadOnlyModelViewSet[Parcel]):
         return selectors.parcels_open_for_couriers(courier=api_user(self.request))
 
 
+# The stubs type these settings as strings; at run time they are the classes.
+DEFAULT_AUTHENTICATION = cast(
+    "list[type[BaseAuthentication]]", api_settings.DEFAULT_AUTHENTICATION_CLASSES
+)
+DEFAULT_THROTTLES = cast("list[type[BaseThrottle]]", api_settings.DEFAULT_THROTTLE_CLASSES)
+
+
 class QuoteApi(APIView):
-    """Price a delivery without posting it. The quote is valid for QUOTE_VALIDITY_MINUTES."""
+    """Price a delivery without posting it. The price is held until `expires_at`
+    (QUOTE_VALIDITY_MINUTES): a merchant delivery created with this quote's `id` pays it.
+    Shippers (JWT or session) and merchants' API keys may ask."""
+
+    authentication_classes = [*DEFAULT_AUTHENTICATION, MerchantKeyAuthentication]
+    throttle_classes = [*DEFAULT_THROTTLES, MerchantKeyThrottle]
 
     @extend_schema(request=QuoteInputSerializer, responses=QuoteSerializer)
     def post(self, request: Request) -> Response:
         data = QuoteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        quote = quote_price(
+        key = request_key(request)
+        held, quote = held_quote_create(
+            requested_by=api_user(request),
+            merchant=key.merchant if key else None,
             pickup=v["pickup_point"],
             dropoff=v["dropoff_point"],
             size_class=v["size_class"],
             weight_grams=v["weight_grams"],
             delivery_window_end=v["delivery_window_end"],
         )
-        return Response(QuoteSerializer(quote.as_dict()).data)
+        body = {**quote.as_dict(), "id": held.pk, "expires_at": held.expires_at}
+        return Response(QuoteSerializer(body).data)
