@@ -7,6 +7,7 @@ from marketplace.backoffice.admin import (  # noqa: F401  (each module registers
     chat,
     deliveries,
     matching,
+    merchants,
     parcels,
     payments,
     returns,
