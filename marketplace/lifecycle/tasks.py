@@ -16,6 +16,7 @@ from django.conf import settings
 from marketplace.lifecycle.assigning import batch_assign
 from marketplace.lifecycle.commuting import trip_series_materialize_all
 from marketplace.lifecycle.matching import offers_expire, parcels_expire
+from marketplace.lifecycle.ordering import process_bulk_upload
 from marketplace.lifecycle.stripe_webhooks import process_webhook_event, retry_webhook_events
 from marketplace.matching.sweeps import matching_sweep
 from marketplace.payments.sweeps import money_sweep
@@ -27,6 +28,7 @@ __all__ = [
     "expire_offers",
     "expire_parcels",
     "materialize_trip_series",
+    "process_bulk_upload",
     "process_webhook_event",
     "retry_webhook_events",
     "sweep_lost_tasks",

@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from marketplace.web.views import accounts, parcels, payments, payouts
+from marketplace.web.views import accounts, merchant, parcels, payments, payouts
 
 app_name = "web"
 urlpatterns = [
@@ -32,4 +32,18 @@ urlpatterns = [
     # Stripe's onboarding sends couriers back to these (payments.payouts.connect_onboarding_link).
     path("payouts/", payouts.payouts, name="payouts"),
     path("payouts/onboarding/", payouts.payouts_onboarding, name="payouts_onboarding"),
+    path("merchant/", merchant.merchant_home, name="merchant"),
+    path("merchant/keys/", merchant.merchant_key_create, name="merchant_key_create"),
+    path(
+        "merchant/keys/<slug:prefix>/revoke/",
+        merchant.merchant_key_revoke,
+        name="merchant_key_revoke",
+    ),
+    path("merchant/uploads/", merchant.merchant_upload_create, name="merchant_upload_create"),
+    path("merchant/uploads/<int:pk>/", merchant.merchant_upload, name="merchant_upload"),
+    path(
+        "merchant/uploads/<int:pk>/status/",
+        merchant.merchant_upload_status,
+        name="merchant_upload_status",
+    ),
 ]
