@@ -112,28 +112,32 @@ class Parcel(TimeStampedModel):
     merchant = models.ForeignKey(
         Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="parcels"
     )
-    external_reference = models.CharField(max_length=100, blank=True, default="")
+    external_reference = models.CharField(max_length=100, blank=True, default="", db_default="")
     is_test = models.BooleanField(default=False, db_default=False)
     sandbox_outcome = models.CharField(
-        max_length=10, choices=SandboxOutcome.choices, blank=True, default=""
+        max_length=10, choices=SandboxOutcome.choices, blank=True, default="", db_default=""
     )
 
     # Delivery options, shown to couriers in their offers and enforced at delivery.
-    leave_at_door = models.BooleanField(default=False, help_text="No one needs to be in; photo.")
-    signature_required = models.BooleanField(default=False)
+    leave_at_door = models.BooleanField(
+        default=False, db_default=False, help_text="No one needs to be in; photo."
+    )
+    signature_required = models.BooleanField(default=False, db_default=False)
     pin_required = models.BooleanField(
-        default=True, help_text="The recipient gives the delivery code."
+        default=True, db_default=True, help_text="The recipient gives the delivery code."
     )
     minimum_age = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="The courier checks the recipient's ID."
     )
-    fragile = models.BooleanField(default=False)
+    fragile = models.BooleanField(default=False, db_default=False)
     prohibited_items_declared = models.BooleanField(
-        default=False, help_text="The shipper declared that it holds no prohibited item."
+        default=False,
+        db_default=False,
+        help_text="The shipper declared that it holds no prohibited item.",
     )
     # Who receives it: e-mailed the tracking link (in their language when given).
-    recipient_email = models.EmailField(blank=True, default="")
-    recipient_language = models.CharField(max_length=10, blank=True, default="")
+    recipient_email = models.EmailField(blank=True, default="", db_default="")
+    recipient_language = models.CharField(max_length=10, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
