@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("marketplace.api.tracking.urls")),
     path("", include("marketplace.api.returns.urls")),
     path("", include("marketplace.api.merchants.urls")),
+    path("", include("marketplace.api.hooks.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

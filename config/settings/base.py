@@ -476,3 +476,16 @@ CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
     "task": "marketplace.merchants.tasks.purge_idempotency_records",
     "schedule": 3600.0,
 }
+
+# --- outbound webhooks to merchants (issue 11; docs/webhooks.md) ---------------------------------
+HOOKS_TIMEOUT_SECONDS = env.float("HOOKS_TIMEOUT_SECONDS", default=10.0)
+# Retried with exponential back-off (30 s x 2^n, at most 6 h apart) for this long, then given up.
+HOOKS_RETRY_HOURS = env.int("HOOKS_RETRY_HOURS", default=72)
+# An endpoint failing this many attempts in a row is disabled and its merchant e-mailed.
+HOOKS_DISABLE_AFTER_FAILURES = env.int("HOOKS_DISABLE_AFTER_FAILURES", default=50)
+HOOKS_ALLOW_HTTP = env.bool("HOOKS_ALLOW_HTTP", default=False)
+HOOKS_ALLOW_LOOPBACK = env.bool("HOOKS_ALLOW_LOOPBACK", default=False)
+CELERY_BEAT_SCHEDULE["retry-webhook-deliveries"] = {
+    "task": "marketplace.hooks.tasks.retry_due_deliveries",
+    "schedule": 60.0,
+}

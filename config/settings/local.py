@@ -20,3 +20,6 @@ STORAGES = {
 # Stripe: localstripe on loopback (started by `make run` and by the test suite).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:8420")
 STRIPE_JS_URL = env.str("STRIPE_JS_URL", default=STRIPE_API_BASE + "/js.stripe.com/v3/")
+# Development: webhook endpoints may be a receiver on this machine, over plain http.
+HOOKS_ALLOW_HTTP = env.bool("HOOKS_ALLOW_HTTP", default=True)
+HOOKS_ALLOW_LOOPBACK = env.bool("HOOKS_ALLOW_LOOPBACK", default=True)

@@ -36,3 +36,6 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:8420")
 STRIPE_JS_URL = env.str("STRIPE_JS_URL", default=STRIPE_API_BASE + "/js.stripe.com/v3/")
 # Most tests exercise matching and deliveries without a card; payment tests turn this on.
 PAYMENTS_REQUIRED = False
+# The tests' webhook receivers listen on loopback over plain http.
+HOOKS_ALLOW_HTTP = True
+HOOKS_ALLOW_LOOPBACK = True

@@ -45,6 +45,7 @@ def offer_accept(*, offer_id: int, courier: User) -> Delivery:
     matching.offer_mark_accepted(offer=offer, parcel=parcel)
     delivery = deliveries.delivery_create(parcel=parcel, trip=trip, offer=offer)
     steps.trip_room_update(trip=trip)
+    steps.delivery_assigned_event(delivery)
     notify(
         user=parcel.shipper,
         kind="parcel_assigned",

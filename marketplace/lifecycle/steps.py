@@ -16,7 +16,9 @@ from marketplace.accounts.models import User
 from marketplace.core.transactions import enqueue_on_commit
 from marketplace.deliveries import selectors as delivery_selectors
 from marketplace.deliveries import services as deliveries
-from marketplace.deliveries.models import Delivery
+from marketplace.deliveries.models import Delivery, DeliveryStatus
+from marketplace.hooks import services as hooks
+from marketplace.hooks.models import EventType
 from marketplace.matching import services as matching
 from marketplace.matching import tasks as matching_tasks
 from marketplace.matching.assignment import Load, peak_load
@@ -55,7 +57,13 @@ def refund_on_commit(parcel: Parcel) -> None:
 def parcel_move(*, parcel: Parcel, to_status: str, actor: User | None, note: str = "") -> Parcel:
     """Move a parcel (checked, audited); when it is the way back of a return, that return and
     its original parcel follow in the same transaction."""
+    from_status = parcel.status
     parcel = parcels.parcel_transition(parcel=parcel, to_status=to_status, actor=actor, note=note)
+    hooks.event_record(
+        parcel=parcel,
+        type=EventType.PARCEL_STATUS_CHANGED,
+        data={"from_status": from_status, "to_status": to_status},
+    )
     if parcel.is_return:
         _reverse_parcel_moved(parcel=parcel, to_status=to_status, actor=actor)
     return parcel
@@ -116,7 +124,51 @@ def delivery_step(
     tracking stops, the courier's marker goes away)."""
     delivery = deliveries.delivery_move(delivery, to, actor=actor, note=note, **fields)
     tracking_status_broadcast_on_commit(delivery=delivery)
+    event_type = DELIVERY_EVENTS.get(to)
+    if event_type is not None:
+        hooks.event_record(
+            parcel=delivery.parcel, type=event_type, data={"delivery": delivery_data(delivery)}
+        )
     return delivery
+
+
+# Delivery steps a merchant hears of (outbound webhooks); assignment is offer_accept's.
+DELIVERY_EVENTS: dict[str, str] = {
+    DeliveryStatus.PICKED_UP: EventType.PICKED_UP,
+    DeliveryStatus.DELIVERED: EventType.DELIVERED,
+    DeliveryStatus.FAILED: EventType.FAILED,
+}
+
+
+def delivery_data(delivery: Delivery) -> dict[str, Any]:
+    """What a merchant's webhook says of a delivery (the courier by first name only)."""
+    proofs = {
+        name: settings.SITE_URL.rstrip("/") + image.url
+        for name, image in (
+            ("proof_photo", delivery.proof_photo),
+            ("signature", delivery.signature_image),
+        )
+        if image
+    }
+    return {
+        "id": delivery.pk,
+        "status": delivery.status,
+        "courier_first_name": delivery.courier.get_short_name(),
+        "predicted_pickup_at": delivery.predicted_pickup_at.isoformat(),
+        "predicted_dropoff_at": delivery.predicted_dropoff_at.isoformat(),
+        "picked_up_at": delivery.picked_up_at.isoformat() if delivery.picked_up_at else None,
+        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+        "failure_reason": delivery.failure_reason,
+        "proof_of_delivery": proofs,
+    }
+
+
+def delivery_assigned_event(delivery: Delivery) -> None:
+    hooks.event_record(
+        parcel=delivery.parcel,
+        type=EventType.COURIER_ASSIGNED,
+        data={"delivery": delivery_data(delivery)},
+    )
 
 
 def trip_loads(trip: Trip) -> list[Load]:

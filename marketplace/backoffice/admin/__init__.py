@@ -6,6 +6,7 @@ from marketplace.backoffice.admin import (  # noqa: F401  (each module registers
     accounts,
     chat,
     deliveries,
+    hooks,
     matching,
     merchants,
     parcels,

@@ -1,0 +1,34 @@
+"""Reads for outbound webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from marketplace.hooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from marketplace.merchants.models import Merchant
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Pending deliveries whose next attempt is due (the sweep queues them)."""
+    now = now or timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def endpoints_of(*, merchant: Merchant, mode: str) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(merchant=merchant, mode=mode).order_by("pk")
+
+
+def deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    return (
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .select_related("event")
+        .prefetch_related("attempt_log")
+        .order_by("-created_at", "-pk")
+    )
