@@ -113,6 +113,16 @@ bench-bulk: ## 500 merchant deliveries: single POSTs vs bulk JSON vs CSV (docs/m
 	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py migrate --verbosity 0
 	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py bench_merchant_bulk
 
+.PHONY: bench-webhooks
+bench-webhooks: ## outbound webhooks to a loopback receiver vs a bare requests loop (docs/webhooks.md)
+	@scripts/bootstrap.sh packages venv database
+	@url='$(BENCH_DATABASE_URL)'; pg="postgresql:$${url#*:}"; name="$${pg##*/}"; \
+	if ! psql "$${pg%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$$name'" | grep -q 1; then \
+		psql "$${pg%/*}/postgres" -qc "CREATE DATABASE \"$$name\""; \
+	fi
+	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py migrate --verbosity 0
+	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py bench_webhooks $(BENCH_HOOKS_ARGS)
+
 # `make bench-live` adds users and deliveries to the scratch database (name must contain "bench").
 # Two uvicorn workers (the box has 2 cores); the Pub/Sub channel names get their own prefix.
 BENCH_LIVE_ARGS ?= --workers 2

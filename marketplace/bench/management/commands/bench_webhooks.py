@@ -1,0 +1,183 @@
+"""Outbound webhooks to a loopback receiver: events delivered per second and the delay from the
+state change's commit to receipt (p50/p95), beside a bare `requests.post` loop to the same
+receiver, in one run.
+
+    make bench-webhooks   (manage.py bench_webhooks on the scratch database)
+
+The webhook side is the real path: a merchant parcel's status change records its event in the
+outbox inside the change's transaction, and after commit the sending task (eager Celery, run by
+`--threads` threads, as a pool of workers would) signs and POSTs it. Events are offered at
+`--rate` per second for `--seconds`. Targets (issue 11): p95 < 1 s at 200 events/s, and at least
+50 % of the bare loop's rate with the same number of threads.
+Refuses to run unless the database name contains "bench": it adds a merchant and parcels.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import requests
+from django.contrib.gis.geos import Point
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from marketplace.accounts.models import User
+from marketplace.hooks import services as hooks
+from marketplace.lifecycle.posting import parcel_create
+from marketplace.merchants import services as merchants
+from marketplace.parcels.models import Parcel
+
+
+class Receiver:
+    """Records when each event id arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        arrived = self.arrived
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                arrived[self.headers.get("Waypost-Event-Id", "")] = time.perf_counter()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Command(BaseCommand):
+    help = "Outbound webhooks: events/s and commit-to-receipt delay vs a bare requests loop."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--rate", type=int, default=200, help="events offered per second")
+        parser.add_argument("--seconds", type=float, default=5.0)
+        parser.add_argument("--threads", type=int, default=4)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if "bench" not in connection.settings_dict["NAME"]:
+            raise CommandError("Run it on a scratch database whose name contains 'bench'.")
+        for name in ("marketplace.request", "marketplace.task", "celery.app.trace"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        rate, threads = options["rate"], options["threads"]
+        total = int(rate * options["seconds"])
+        receiver = Receiver()
+        stamp = int(time.time())
+        owner = User.objects.create_user(
+            email=f"hooks-{stamp}@bench.local", password=None, full_name="Hooks bench"
+        )
+        merchant = merchants.merchant_create(
+            owner=owner, name=f"Hooks {stamp}", contact_email=owner.email, billing_mode="invoice"
+        )
+        with override_settings(
+            CELERY_TASK_ALWAYS_EAGER=True,
+            PAYMENTS_REQUIRED=False,
+            HOOKS_ALLOW_HTTP=True,
+            HOOKS_ALLOW_LOOPBACK=True,
+        ):
+            hooks.endpoint_create(merchant=merchant, mode="live", url=receiver.url)
+            parcels = [self._parcel(owner, merchant, i) for i in range(threads * 4)]
+            committed: dict[str, float] = {}
+
+            def change(i: int) -> None:
+                parcel = parcels[i % len(parcels)]
+                holder: list[str] = []
+                with transaction.atomic():
+                    # Registered first, so it runs at commit, before the sending task.
+                    transaction.on_commit(
+                        lambda: committed.__setitem__(holder[0], time.perf_counter())
+                    )
+                    event = hooks.event_record(
+                        parcel=parcel, type="parcel.status_changed", data={"bench": i}
+                    )
+                    assert event is not None
+                    holder.append(str(event.id))
+                connection.close_if_unusable_or_obsolete()
+
+            hooks_seconds = self._paced(change, total, rate, threads)
+            time.sleep(1)
+            delays = [
+                receiver.arrived[e] - t for e, t in committed.items() if e in receiver.arrived
+            ]
+
+        body = b'{"id":"bare","type":"parcel.status_changed","data":{}}'
+
+        def bare(i: int) -> None:
+            requests.post(
+                receiver.url, data=body, headers={"Waypost-Event-Id": f"b{i}"}, timeout=10
+            )
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(bare, range(total)))
+        bare_seconds = time.perf_counter() - started
+
+        delivered = len(delays)
+        hook_rate, bare_rate = delivered / hooks_seconds, total / bare_seconds
+        p50, p95 = (np.percentile(delays, q) * 1000 for q in (50, 95))
+        self.stdout.write(f"{total} events offered at {rate}/s, {threads} sending threads")
+        self.stdout.write(
+            f"webhooks      {delivered} delivered, {hook_rate:.0f}/s; "
+            f"commit->receipt p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+        )
+        self.stdout.write(f"bare requests {total} sent as fast as possible: {bare_rate:.0f}/s")
+        self.stdout.write(
+            f"ratio {hook_rate / bare_rate:.2f} of the bare loop (target >= 0.50); "
+            f"p95 target < 1000 ms: {'met' if p95 < 1000 and delivered == total else 'NOT met'}"
+        )
+
+    @staticmethod
+    def _parcel(owner: User, merchant: Any, i: int) -> Parcel:
+        now = timezone.now()
+        return parcel_create(
+            shipper=owner,
+            merchant=merchant,
+            description=f"Bench {i}",
+            size_class="S",
+            weight_grams=500,
+            declared_value=1000,
+            pickup_point=Point(13.41, 52.52, srid=4326),
+            pickup_address="A",
+            pickup_contact_name="A",
+            pickup_contact_phone="1",
+            pickup_window_start=now + timedelta(hours=1),
+            pickup_window_end=now + timedelta(hours=3),
+            dropoff_point=Point(13.30, 52.51, srid=4326),
+            dropoff_address="B",
+            dropoff_contact_name="B",
+            dropoff_contact_phone="2",
+            delivery_window_start=now + timedelta(hours=2),
+            delivery_window_end=now + timedelta(hours=6),
+        )
+
+    @staticmethod
+    def _paced(work: Callable[[int], None], total: int, rate: int, threads: int) -> float:
+        """Offer `total` items at `rate` per second to a pool; seconds until all were done."""
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            futures = []
+            for i in range(total):
+                wait = started + i / rate - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                futures.append(pool.submit(work, i))
+            for future in futures:
+                future.result()
+        return time.perf_counter() - started
