@@ -489,3 +489,10 @@ CELERY_BEAT_SCHEDULE["retry-webhook-deliveries"] = {
     "task": "marketplace.hooks.tasks.retry_due_deliveries",
     "schedule": 60.0,
 }
+
+# --- sandbox (issue 11; docs/merchants.md) --------------------------------------------------------
+# The simulated courier of test-mode deliveries: its account, seconds between its steps, and how
+# many positions it reports on the way.
+SANDBOX_COURIER_EMAIL = env.str("SANDBOX_COURIER_EMAIL", default="sandbox-courier@waypost.invalid")
+SANDBOX_STEP_SECONDS = env.int("SANDBOX_STEP_SECONDS", default=10)
+SANDBOX_POSITIONS = env.int("SANDBOX_POSITIONS", default=3)

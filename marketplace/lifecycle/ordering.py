@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotFoundError
-from marketplace.lifecycle import cancelling, paying, posting
+from marketplace.lifecycle import cancelling, paying, posting, sandbox
 from marketplace.merchants import services as merchants
 from marketplace.merchants.models import BulkUpload, Merchant
 from marketplace.parcels import selectors as parcel_selectors
@@ -114,6 +114,8 @@ def merchant_delivery_create(
         if external_reference and (taken := _taken(merchant, external_reference)):
             raise taken from None
         raise
+    if is_test:
+        sandbox.sandbox_start(parcel)
     if charge:
         _, intent = escrow.payment_charge_saved_card(
             parcel=parcel,

@@ -17,6 +17,7 @@ from marketplace.lifecycle.assigning import batch_assign
 from marketplace.lifecycle.commuting import trip_series_materialize_all
 from marketplace.lifecycle.matching import offers_expire, parcels_expire
 from marketplace.lifecycle.ordering import process_bulk_upload
+from marketplace.lifecycle.sandbox import sandbox_advance
 from marketplace.lifecycle.stripe_webhooks import process_webhook_event, retry_webhook_events
 from marketplace.matching.sweeps import matching_sweep
 from marketplace.payments.sweeps import money_sweep
@@ -31,6 +32,7 @@ __all__ = [
     "process_bulk_upload",
     "process_webhook_event",
     "retry_webhook_events",
+    "sandbox_advance",
     "sweep_lost_tasks",
 ]
 
