@@ -3,6 +3,7 @@ environment (django-environ); `.env` at the project root is read when present.""
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -286,7 +287,7 @@ else:
 # Plain lines locally; LOG_FORMAT=json (production's default) writes one JSON object per line
 # with request_id, user_id, parcel_id, delivery_id, task_id (marketplace/core/log_context.py).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "marketplace.core.log_context.ContextFilter"}},
