@@ -397,6 +397,21 @@ STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 STRIPE_WEBHOOK_MAX_BYTES = env.int("STRIPE_WEBHOOK_MAX_BYTES", default=512 * 1024)
 # Shippers must pay before a parcel is offered to couriers.
 PAYMENTS_REQUIRED = env.bool("PAYMENTS_REQUIRED", default=True)
+# Declared values above the cover limit are refused (minor units of MARKETPLACE_CURRENCY).
+PARCEL_COVER_LIMIT = env.int("PARCEL_COVER_LIMIT", default=100_000)
+# What may not be sent; shippers declare at posting that a parcel holds none of it (an empty
+# list turns the declaration off).
+PARCEL_PROHIBITED_ITEMS = env.list(
+    "PARCEL_PROHIBITED_ITEMS",
+    default=[
+        "weapons and ammunition",
+        "explosives and fireworks",
+        "drugs",
+        "live animals",
+        "cash and securities",
+        "hazardous or flammable goods",
+    ],
+)
 # Days to wait after delivery before the courier's share is transferred (0 = at once).
 PAYOUT_HOLD_DAYS = env.int("PAYOUT_HOLD_DAYS", default=0)
 # Where Stripe's hosted onboarding sends couriers back to.
@@ -422,6 +437,9 @@ CELERY_BEAT_SCHEDULE.update(
 PUSH_PROVIDER = env.str(
     "PUSH_PROVIDER", default="marketplace.notifications.push.LoggingPushProvider"
 )
+# Text messages to recipients (notifications.sms); the default provider only logs.
+SMS_PROVIDER = env.str("SMS_PROVIDER", default="marketplace.notifications.sms.LoggingSmsProvider")
+RECIPIENT_SMS = env.bool("RECIPIENT_SMS", default=True)
 
 # --- chat -----------------------------------------------------------------------------------------
 # A delivery's conversation closes to new messages this many days after the hand-over (its history

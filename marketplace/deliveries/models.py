@@ -76,6 +76,12 @@ class Delivery(TimeStampedModel):
     delivered_at = models.DateTimeField(null=True, blank=True)
     proof_photo = models.ImageField(upload_to="proofs/%Y/%m/", blank=True)
     signature_image = models.ImageField(upload_to="signatures/%Y/%m/", blank=True)
+    left_at_door = models.BooleanField(
+        default=False, db_default=False, help_text="Left at the door with a photo, no code."
+    )
+    id_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the courier checked the recipient's age ID."
+    )
     failure_reason = models.CharField(max_length=300, blank=True)
     failed_attempts = models.PositiveSmallIntegerField(default=0)
     cancelled_by = models.CharField(max_length=8, choices=CancelledBy.choices, blank=True)

@@ -25,6 +25,11 @@ class EventType(models.TextChoices):
     PICKED_UP = "delivery.picked_up", "Picked up"
     DELIVERED = "delivery.delivered", "Delivered"
     FAILED = "delivery.failed", "Delivery failed"
+    RETURN_REQUESTED = "return.requested", "Return requested"
+    RETURN_APPROVED = "return.approved", "Return approved"
+    RETURN_REFUSED = "return.refused", "Return refused"
+    RETURN_COMPLETED = "return.completed", "Return completed"
+    RETURN_CANCELLED = "return.cancelled", "Return called off"
     TEST = "webhook.test", "Test event"
 
 

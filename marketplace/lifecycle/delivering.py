@@ -20,8 +20,10 @@ from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.lifecycle import steps
 from marketplace.matching import services as matching
+from marketplace.parcels import options
 from marketplace.parcels.models import ParcelStatus
 from marketplace.payments.escrow import release_delivery
+from marketplace.tracking.recipients import recipient_tell
 from marketplace.trips.models import Trip, TripStatus
 
 D = DeliveryStatus
@@ -59,6 +61,7 @@ def delivery_confirm_pickup(*, delivery: Delivery, actor: User, code: str) -> De
         deliveries.delivery_tell_shipper(
             parcel, "parcel_picked_up", f"Parcel #{parcel.pk} is picked up", delivery
         )
+        recipient_tell(delivery=delivery, event="picked_up")
         return delivery
 
 
@@ -77,24 +80,45 @@ def delivery_confirm_delivered(
     *,
     delivery: Delivery,
     actor: User,
-    code: str,
+    code: str = "",
     photo: UploadedFile | None = None,
     signature: UploadedFile | None = None,
+    id_checked: bool = False,
 ) -> Delivery:
-    """Delivered with the recipient's code (and optional proof): the trip's room is free, the
-    shipper told, and the money released to the courier after commit."""
-    deliveries.delivery_check_code(delivery_id=delivery.pk, actor=actor, code=code, kind="delivery")
+    """Delivered with the proof the parcel's options ask for (parcels.options.proof_problems):
+    the recipient's code, or a photo at the door; a signature; an ID check. The trip's room is
+    free, the shipper told, and the money released to the courier after commit."""
+    parcel = delivery.parcel
+    problems = options.proof_problems(
+        parcel=parcel, code=code, photo=photo, signature=signature, id_checked=id_checked
+    )
+    if problems:
+        raise ApplicationError(
+            "The delivery lacks the proof this parcel asks for.",
+            code="proof_required",
+            fields=problems,
+        )
+    if code or (parcel.pin_required and not parcel.leave_at_door):
+        deliveries.delivery_check_code(
+            delivery_id=delivery.pk, actor=actor, code=code, kind="delivery"
+        )
     with transaction.atomic():
         parcel, trip, delivery = deliveries.delivery_lock(delivery.pk)
         deliveries.delivery_require_courier(delivery, actor)
-        fields: dict[str, object] = {"delivered_at": timezone.now()}
+        now = timezone.now()
+        fields: dict[str, object] = {"delivered_at": now}
         if photo is not None:
             fields["proof_photo"] = photo
         if signature is not None:
             fields["signature_image"] = signature
-        delivery = steps.delivery_step(
-            delivery, D.DELIVERED, actor=actor, note="Delivery code confirmed", **fields
-        )
+        if id_checked and parcel.minimum_age:
+            fields["id_checked_at"] = now
+        if not code and parcel.leave_at_door:
+            fields["left_at_door"] = True
+            note = "Left at the door (photo)"
+        else:
+            note = "Delivery code confirmed" if code else "Delivered"
+        delivery = steps.delivery_step(delivery, D.DELIVERED, actor=actor, note=note, **fields)
         steps.parcel_move(parcel=parcel, to_status=ParcelStatus.DELIVERED, actor=actor)
         steps.trip_room_free(trip=trip, parcel=parcel)
         deliveries.delivery_tell_shipper(

@@ -20,6 +20,7 @@ from marketplace.matching.models import Offer, OfferStatus
 from marketplace.notifications.services import notify
 from marketplace.parcels import services as parcels
 from marketplace.parcels.models import Parcel, ParcelStatus
+from marketplace.tracking.recipients import recipient_tell
 from marketplace.trips import services as trips
 
 
@@ -46,6 +47,7 @@ def offer_accept(*, offer_id: int, courier: User) -> Delivery:
     delivery = deliveries.delivery_create(parcel=parcel, trip=trip, offer=offer)
     steps.trip_room_update(trip=trip)
     steps.delivery_assigned_event(delivery)
+    recipient_tell(delivery=delivery, event="assigned")
     notify(
         user=parcel.shipper,
         kind="parcel_assigned",

@@ -92,6 +92,9 @@ def merchant_delivery_create(
         fields.setdefault("pickup_contact_phone", location.contact_phone)
     if external_reference and (taken := _taken(merchant, external_reference)):
         raise taken
+    # A merchant declares once, in the merchant terms, that it sends no prohibited item; a row
+    # may still say `prohibited_items_declared: false`, which is refused.
+    fields.setdefault("prohibited_items_declared", True)
     charge = merchant.payments_required and not is_test
     if charge and not (merchant.stripe_customer_id and merchant.stripe_payment_method_id):
         raise NoCardOnFileError(

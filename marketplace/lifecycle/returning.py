@@ -58,7 +58,7 @@ def _create(
     )
     fields = returns.reverse_parcel_fields(original, place=place, handed_over_by=handed_over_by)
     reverse = parcels.parcel_create(shipper=original.shipper, is_return=True, **fields)
-    return returns.return_record(
+    parcel_return = returns.return_record(
         original=original,
         reverse=reverse,
         requested_by=requested_by,
@@ -67,6 +67,8 @@ def _create(
         reason=reason,
         photos=cleaned,
     )
+    steps.return_event(parcel_return, original)
+    return parcel_return
 
 
 def _approve(
@@ -75,6 +77,7 @@ def _approve(
     """Approve (rows locked by the caller): the original is returning; the way back opens to
     couriers once paid (or at once if the platform pays or payments are off)."""
     returns.return_mark_approved(parcel_return, actor=actor, note=note)
+    steps.return_event(parcel_return, original)
     if original.status == ParcelStatus.DELIVERED:
         steps.parcel_move(
             parcel=original, to_status=ParcelStatus.RETURNING, actor=actor, note="Return approved"
@@ -245,6 +248,7 @@ def return_refuse(*, parcel_return: ParcelReturn, actor: User, reason: str) -> P
     reverse = returns.return_mark_refused(
         parcel_return, original=original, actor=actor, reason=reason
     )
+    steps.return_event(parcel_return, original)
     parcel_cancel(parcel=reverse, actor=actor, reason=f"Return refused: {reason.strip()}")
     return parcel_return
 

@@ -29,6 +29,7 @@ from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.payments.refunds import refund_cancelled_parcel, refund_returned_parcel
 from marketplace.returns import selectors as returns_selectors
 from marketplace.returns import services as returns
+from marketplace.returns.models import ParcelReturn
 from marketplace.tracking.services import tracking_status_broadcast_on_commit
 from marketplace.trips import services as trips
 from marketplace.trips.models import Trip, TripStatus
@@ -80,6 +81,7 @@ def _reverse_parcel_moved(*, parcel: Parcel, to_status: str, actor: User | None)
     original, parcel_return = returns.return_lock(parcel_return)
     if to_status == ParcelStatus.DELIVERED:
         returns.return_mark_completed(parcel_return, actor=actor)
+        return_event(parcel_return, original)
         parcel_move(parcel=original, to_status=ParcelStatus.RETURNED, actor=actor, note="Returned")
         failed = not returns_selectors.parcel_was_delivered(parcel=original)
         if failed or settings.RETURN_REFUND_ORIGINAL == "platform_fee":
@@ -91,7 +93,8 @@ def _reverse_parcel_moved(*, parcel: Parcel, to_status: str, actor: User | None)
             data={"parcel_id": original.pk, "return_id": parcel_return.pk},
         )
         return
-    returns.return_call_off(parcel_return, actor=actor, to_status=to_status)
+    if returns.return_call_off(parcel_return, actor=actor, to_status=to_status):
+        return_event(parcel_return, original)
     parcel_restore(original, actor=actor, note="Return called off")
 
 
@@ -159,8 +162,27 @@ def delivery_data(delivery: Delivery) -> dict[str, Any]:
         "picked_up_at": delivery.picked_up_at.isoformat() if delivery.picked_up_at else None,
         "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
         "failure_reason": delivery.failure_reason,
+        "left_at_door": delivery.left_at_door,
+        "id_checked": delivery.id_checked_at is not None,
         "proof_of_delivery": proofs,
     }
+
+
+def return_event(parcel_return: ParcelReturn, original: Parcel) -> None:
+    """A merchant hears of a return of its parcel (`return.<status>`), on the original."""
+    hooks.event_record(
+        parcel=original,
+        type=f"return.{parcel_return.status}",
+        data={
+            "return": {
+                "id": parcel_return.pk,
+                "status": parcel_return.status,
+                "requested_by": parcel_return.requested_by,
+                "reason_code": parcel_return.reason_code,
+                "reverse_parcel_id": parcel_return.reverse_id,
+            }
+        },
+    )
 
 
 def delivery_assigned_event(delivery: Delivery) -> None:

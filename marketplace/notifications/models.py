@@ -21,3 +21,33 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "Text message"
+
+
+class RecipientMessage(models.Model):
+    """A message to a parcel's recipient (who has no account): recorded with the step that
+    causes it, sent by a task after commit, once (`key` is unique per delivery, event and
+    channel)."""
+
+    key = models.CharField(max_length=80, unique=True)
+    parcel_id = models.BigIntegerField(db_index=True)
+    event = models.CharField(max_length=20)
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    to = models.CharField(max_length=254)
+    language = models.CharField(max_length=10, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.channel} to parcel {self.parcel_id}'s recipient"

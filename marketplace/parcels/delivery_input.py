@@ -23,7 +23,36 @@ CSV_POINT_COLUMNS = {
 CSV_MAX_BYTES = 2 * 1024 * 1024
 
 
-class DeliveryInputSerializer(serializers.Serializer):
+class DeliveryOptionsSerializer(serializers.Serializer):
+    """The delivery options and the recipient, as every way of posting a parcel takes them
+    (checked together in parcels.options)."""
+
+    leave_at_door = serializers.BooleanField(
+        required=False, help_text="No one needs to be in: the courier leaves it with a photo."
+    )
+    signature_required = serializers.BooleanField(required=False)
+    pin_required = serializers.BooleanField(
+        required=False, help_text="The recipient gives the delivery code (default true)."
+    )
+    minimum_age = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=99,
+        help_text="The courier checks the recipient's ID.",
+    )
+    fragile = serializers.BooleanField(required=False)
+    prohibited_items_declared = serializers.BooleanField(
+        required=False,
+        help_text="The parcel holds none of the prohibited items (GET /api/v1/parcel-rules/).",
+    )
+    recipient_email = serializers.EmailField(
+        required=False, allow_blank=True, help_text="E-mailed the tracking link."
+    )
+    recipient_language = serializers.CharField(max_length=10, required=False, allow_blank=True)
+
+
+class DeliveryInputSerializer(DeliveryOptionsSerializer):
     """A delivery: the parcel's fields, or a `pickup_location_id` instead of the pickup ones."""
 
     description = serializers.CharField(max_length=200)
@@ -49,16 +78,6 @@ class DeliveryInputSerializer(serializers.Serializer):
         max_length=100, required=False, allow_blank=True, help_text="Your order number; unique."
     )
     quote_id = serializers.UUIDField(required=False, help_text="A quote from POST /quotes/.")
-    leave_at_door = serializers.BooleanField(required=False)
-    signature_required = serializers.BooleanField(required=False)
-    pin_required = serializers.BooleanField(required=False)
-    minimum_age = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=99
-    )
-    fragile = serializers.BooleanField(required=False)
-    prohibited_items_declared = serializers.BooleanField(required=False)
-    recipient_email = serializers.EmailField(required=False, allow_blank=True)
-    recipient_language = serializers.CharField(max_length=10, required=False, allow_blank=True)
     sandbox_outcome = serializers.ChoiceField(
         choices=SandboxOutcome.choices,
         required=False,

@@ -23,7 +23,7 @@ from marketplace.core.geo import haversine_m
 from marketplace.core.money import format_money
 from marketplace.core.sizes import SizeClass
 from marketplace.core.state_machine import check_transition
-from marketplace.parcels import held_quotes
+from marketplace.parcels import held_quotes, options
 from marketplace.parcels.models import PARCEL_TRANSITIONS, Parcel, ParcelEvent, ParcelStatus
 from marketplace.parcels.quotes import quote_price
 
@@ -63,27 +63,19 @@ EDITABLE_FIELDS = frozenset(
     }
 )
 # Delivery options, set at creation (validated with the other fields by validate_parcel_fields).
-OPTION_FIELDS = frozenset(
-    {
-        "leave_at_door",
-        "signature_required",
-        "pin_required",
-        "minimum_age",
-        "fragile",
-        "prohibited_items_declared",
-        "recipient_email",
-        "recipient_language",
-    }
-)
+OPTION_FIELDS = frozenset(options.OPTION_FIELDS)
 # Set once, when a merchant's system creates the parcel (marketplace.lifecycle.ordering).
 MERCHANT_FIELDS = frozenset({"merchant", "external_reference", "is_test", "sandbox_outcome"})
 CREATE_FIELDS = EDITABLE_FIELDS | OPTION_FIELDS | MERCHANT_FIELDS
 
 
-def validate_parcel_fields(values: dict[str, Any], *, now: datetime | None = None) -> None:
-    """Check a parcel's fields together; raise one ApplicationError naming every bad field."""
+def validate_parcel_fields(
+    values: dict[str, Any], *, now: datetime | None = None, creating: bool = False
+) -> None:
+    """Check a parcel's fields together (and, `creating`, its delivery options); raise one
+    ApplicationError naming every bad field."""
     now = now or timezone.now()
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = options.option_problems(values) if creating else {}
 
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
@@ -96,8 +88,9 @@ def validate_parcel_fields(values: dict[str, Any], *, now: datetime | None = Non
     elif weight > MAX_WEIGHT_GRAMS:
         add("weight_grams", f"Weight may be at most {MAX_WEIGHT_GRAMS // 1000} kg.")
     value = values["declared_value"]
-    if not isinstance(value, int) or value < 0 or value > MAX_DECLARED_VALUE:
-        limit = format_money(MAX_DECLARED_VALUE, settings.MARKETPLACE_CURRENCY)
+    cover = min(MAX_DECLARED_VALUE, options.cover_limit())
+    if not isinstance(value, int) or value < 0 or value > cover:
+        limit = format_money(cover, settings.MARKETPLACE_CURRENCY)
         add("declared_value", f"Declared value must be between 0 and {limit}.")
 
     p_start, p_end = values["pickup_window_start"], values["pickup_window_end"]
@@ -164,7 +157,7 @@ def parcel_create(
     if unknown:
         raise ApplicationError(f"Unknown parcel fields: {', '.join(sorted(unknown))}.")
     fields.setdefault("photo", None)
-    validate_parcel_fields(fields)
+    validate_parcel_fields(fields, creating=True)
     held = None
     if quote_id is not None:
         held = held_quotes.held_quote_claim(

@@ -135,6 +135,9 @@ def reverse_parcel_fields(
         "dropoff_address": original.pickup_address,
         "dropoff_contact_name": original.pickup_contact_name,
         "dropoff_contact_phone": original.pickup_contact_phone,
+        # The same goods: declared when they were sent, as fragile as they were.
+        "prohibited_items_declared": True,
+        "fragile": original.fragile,
         **_default_windows(timezone.now()),
     }
     if handed_over_by is not None:  # the courier of the failed attempt still has the parcel
@@ -276,11 +279,14 @@ def return_mark_completed(parcel_return: ParcelReturn, *, actor: User | None) ->
     parcel_return.save(update_fields=["completed_at", "updated_at"])
 
 
-def return_call_off(parcel_return: ParcelReturn, *, actor: User | None, to_status: str) -> None:
-    """The way back was cancelled or expired: a return not yet done is cancelled."""
-    if parcel_return.status in (R.REQUESTED, R.APPROVED):
-        word = "cancelled" if to_status == ParcelStatus.CANCELLED else "expired"
-        return_move(parcel_return, R.CANCELLED, actor=actor, note=f"The way back was {word}")
+def return_call_off(parcel_return: ParcelReturn, *, actor: User | None, to_status: str) -> bool:
+    """The way back was cancelled or expired: a return not yet done is cancelled. Whether it
+    was."""
+    if parcel_return.status not in (R.REQUESTED, R.APPROVED):
+        return False
+    word = "cancelled" if to_status == ParcelStatus.CANCELLED else "expired"
+    return_move(parcel_return, R.CANCELLED, actor=actor, note=f"The way back was {word}")
+    return True
 
 
 def return_check_refundable(parcel_return: ParcelReturn) -> None:

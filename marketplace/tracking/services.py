@@ -63,6 +63,7 @@ from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.notifications.services import notify
 from marketplace.tracking import selectors
 from marketplace.tracking.models import TRACKING_STATUSES, LivePosition, LocationPing, TrackingLink
+from marketplace.tracking.recipients import recipient_tell
 from marketplace.trips.models import Trip
 
 PURGE_CHUNK = 10_000
@@ -616,6 +617,7 @@ def _announce_arrival(move: _Moved, *, distance_m: float, now: datetime) -> bool
             "eta": move.eta.isoformat(),
         },
     )
+    recipient_tell(delivery=delivery, event="arriving", eta=move.eta)
     return True
 
 

@@ -24,6 +24,7 @@ from marketplace.core.exceptions import ApplicationError
 from marketplace.core.geo import GeometryError, make_point
 from marketplace.core.money import minor_exponent
 from marketplace.core.sizes import SizeClass
+from marketplace.parcels import options
 from marketplace.parcels.models import Parcel
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -281,6 +282,34 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
     delivery_window_start = DateTimeField(label="Deliver from", widget=DateTimeLocalInput())
     delivery_window_end = DateTimeField(label="Deliver by", widget=DateTimeLocalInput())
 
+    # Delivery options and the recipient: set when the parcel is posted (parcels.options).
+    leave_at_door = forms.BooleanField(
+        label="Leave at the door", required=False, help_text="No one needs to be in; a photo."
+    )
+    signature_required = forms.BooleanField(label="Signature required", required=False)
+    pin_required = forms.BooleanField(
+        label="Recipient gives the delivery code",
+        required=False,
+        initial=True,
+        help_text="You pass the code on to the recipient.",
+    )
+    minimum_age = forms.IntegerField(
+        label="Minimum age (ID check)",
+        required=False,
+        min_value=1,
+        max_value=99,
+        help_text="The courier checks the recipient's ID; leave empty for none.",
+    )
+    fragile = forms.BooleanField(label="Fragile", required=False)
+    recipient_email = forms.EmailField(
+        label="Recipient's e-mail",
+        required=False,
+        help_text="We e-mail them a tracking link when a courier takes the parcel.",
+    )
+    prohibited_items_declared = forms.BooleanField(
+        label="It holds none of the prohibited items", required=False
+    )
+
     # Set by the map (static/js/parcel-map.js).
     pickup_lat = forms.FloatField(label="Pickup point", required=False, widget=forms.HiddenInput)
     pickup_lon = forms.FloatField(label="Pickup point", required=False, widget=forms.HiddenInput)
@@ -294,6 +323,15 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
         "dropoff_lon": "map-section",
         "size_class": "id_size_class_0",
     }
+    OPTION_FIELDS = (
+        "leave_at_door",
+        "signature_required",
+        "pin_required",
+        "minimum_age",
+        "fragile",
+        "recipient_email",
+        "prohibited_items_declared",
+    )
     # Service (model) field names -> the form field that shows their errors.
     SERVICE_FIELDS: dict[str, str | None] = {
         "weight_grams": "weight_kg",
@@ -307,6 +345,15 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
         if instance is not None:
             kwargs["initial"] = {**initial_from_parcel(instance), **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
+        self.prohibited_items = options.prohibited_items()
+        if instance is not None:  # options are set once, when the parcel is posted
+            for name in self.OPTION_FIELDS:
+                del self.fields[name]
+        elif self.prohibited_items:
+            self.fields["prohibited_items_declared"].required = True
+            self.fields["prohibited_items_declared"].error_messages["required"] = (
+                "Confirm that the parcel holds none of the prohibited items."
+            )
         limit_mb = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
         photo_help = f"A photo helps the courier recognise the parcel (at most {limit_mb:g} MB)."
         self.fields["photo"].help_text = photo_help
@@ -376,6 +423,8 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
             fields["photo"] = photo
         elif photo is False:  # "Clear" ticked on the edit form
             fields["photo"] = ""
+        if self.instance is None:
+            fields |= {name: data[name] for name in self.OPTION_FIELDS}
         return fields
 
     def changed_parcel_fields(self) -> dict[str, Any]:

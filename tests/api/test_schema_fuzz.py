@@ -18,6 +18,7 @@ import schemathesis
 from django.core.cache import cache
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from rest_framework_simplejwt.tokens import AccessToken
 
 from marketplace.matching.models import Offer
@@ -107,7 +108,12 @@ def test_no_generated_request_answers_a_server_error(live_server, stripe_connect
             def run(case: schemathesis.Case, role: str) -> None:
                 check(case, role)
 
-            run()
+            try:
+                run()
+            except Unsatisfiable:
+                # An operation with no input (GET /parcel-rules/) has no negative case.
+                if mode != schemathesis.GenerationMode.NEGATIVE:
+                    raise
 
     assert calls > len(operations) * 10, calls
     assert not failures, "\n".join(failures[:30])

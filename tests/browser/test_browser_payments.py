@@ -57,6 +57,7 @@ def post_parcel_on_the_map(page, description: str) -> None:
     page.check("#id_size_class_1")
     page.fill("#id_weight_kg", "2")
     page.fill("#id_declared_value", "35")
+    page.check("#id_prohibited_items_declared")
     page.fill("#id_pickup_address", "Alexanderplatz 1, Berlin")
     page.fill("#id_pickup_contact_name", "Hanna")
     page.fill("#id_pickup_contact_phone", "+49 30 1234567")

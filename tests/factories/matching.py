@@ -87,6 +87,7 @@ def parcel_near(
         "dropoff_contact_phone": "+49 30 2",
         "delivery_window_start": t0,
         "delivery_window_end": t0 + timedelta(hours=6),
+        "prohibited_items_declared": True,
     }
     fields.update(overrides)
     return parcel_create(shipper=shipper or ShipperFactory(), **fields)

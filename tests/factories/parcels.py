@@ -30,6 +30,7 @@ def parcel_fields(**overrides: Any) -> dict[str, Any]:
         "dropoff_contact_phone": "+49 30 2222222",
         "delivery_window_start": now + timedelta(hours=2),
         "delivery_window_end": now + timedelta(hours=6),
+        "prohibited_items_declared": True,
     }
     fields.update(overrides)
     return fields

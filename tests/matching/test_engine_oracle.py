@@ -70,6 +70,7 @@ def _random_city(rng: random.Random, center, *, trips: int, parcels: int):
             size_class=rng.choice(["S", "M", "L"]),
             weight_grams=rng.randint(100, 30_000),
             declared_value=0,
+            prohibited_items_declared=True,
             pickup_point=pt(pickup),
             pickup_address="a",
             pickup_contact_name="a",

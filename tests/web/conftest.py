@@ -77,6 +77,7 @@ def parcel_post_data(**overrides: Any) -> dict[str, Any]:
         "dropoff_contact_phone": "+49 30 2222222",
         "delivery_window_start": local_input(start + timedelta(hours=1)),
         "delivery_window_end": local_input(start + timedelta(days=2)),
+        "prohibited_items_declared": "on",
         "pickup_lat": str(ALEXANDERPLATZ[1]),
         "pickup_lon": str(ALEXANDERPLATZ[0]),
         "dropoff_lat": str(CHARLOTTENBURG[1]),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from marketplace.api.parcels.serializers import LimitedImageField
+from marketplace.api.parcels.serializers import LimitedImageField, OptionLabelsField
 from marketplace.core.api_fields import DateTimeField, PointField
 from marketplace.deliveries.models import Delivery, DeliveryEvent
 from marketplace.parcels.models import Parcel
@@ -21,6 +21,8 @@ DELIVERY_FIELDS = [
     "delivered_at",
     "failure_reason",
     "failed_attempts",
+    "left_at_door",
+    "id_checked_at",
     "cancelled_by",
     "created_at",
 ]
@@ -31,6 +33,7 @@ class AssignedParcelSerializer(serializers.ModelSerializer):
 
     pickup_point = PointField()
     dropoff_point = PointField()
+    options = OptionLabelsField()
 
     class Meta:
         model = Parcel
@@ -54,6 +57,12 @@ class AssignedParcelSerializer(serializers.ModelSerializer):
             "delivery_window_end",
             "currency",
             "courier_share",
+            "leave_at_door",
+            "signature_required",
+            "pin_required",
+            "minimum_age",
+            "fragile",
+            "options",
         ]
         read_only_fields = fields
 
@@ -104,9 +113,22 @@ class CodeSerializer(serializers.Serializer):
     code = serializers.RegexField(r"^\s*\d{6}\s*$", error_messages={"invalid": "Six digits."})
 
 
-class DeliverSerializer(CodeSerializer):
-    photo = LimitedImageField(required=False)
-    signature = LimitedImageField(required=False)
+class DeliverSerializer(serializers.Serializer):
+    """The proof of delivery: what is required follows the parcel's options (its `options`)."""
+
+    code = serializers.RegexField(
+        r"^\s*\d{6}\s*$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "Six digits."},
+        help_text="The recipient's code; may be left out only for a parcel left at the door.",
+    )
+    photo = LimitedImageField(required=False, help_text="Required when left at the door.")
+    signature = LimitedImageField(required=False, help_text="Required when the parcel asks.")
+    id_checked = serializers.BooleanField(
+        required=False, default=False, help_text="The recipient's ID shows the minimum age."
+    )
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -86,9 +86,10 @@ class CourierDeliveryViewSet(
             delivering.delivery_confirm_delivered(
                 delivery=delivery,
                 actor=api_user(request),
-                code=v["code"],
+                code=v["code"].strip(),
                 photo=v.get("photo"),
                 signature=v.get("signature"),
+                id_checked=v["id_checked"],
             )
         )
 

@@ -8,20 +8,14 @@ from marketplace.api.parcels.serializers import ParcelSerializer
 from marketplace.core.api_fields import PointField
 from marketplace.merchants.models import KeyMode, KeyScope, MerchantApiKey, PickupLocation
 from marketplace.parcels.models import Parcel
+from marketplace.parcels.options import OPTION_FIELDS
 
 DELIVERY_FIELDS = [
     "merchant",
     "external_reference",
     "is_test",
     "sandbox_outcome",
-    "leave_at_door",
-    "signature_required",
-    "pin_required",
-    "minimum_age",
-    "fragile",
-    "prohibited_items_declared",
-    "recipient_email",
-    "recipient_language",
+    *OPTION_FIELDS,
 ]
 
 

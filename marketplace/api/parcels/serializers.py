@@ -9,7 +9,9 @@ from rest_framework import serializers
 from marketplace.core.api_fields import POINT_SCHEMA, DateTimeField, PointField
 from marketplace.core.geo import approximate
 from marketplace.core.sizes import SizeClass
+from marketplace.parcels.delivery_input import DeliveryOptionsSerializer
 from marketplace.parcels.models import Parcel, ParcelEvent
+from marketplace.parcels.options import OPTION_FIELDS, option_labels
 
 WINDOW_FIELDS = [
     "pickup_window_start",
@@ -17,6 +19,17 @@ WINDOW_FIELDS = [
     "delivery_window_start",
     "delivery_window_end",
 ]
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class OptionLabelsField(serializers.ReadOnlyField):
+    """The delivery options in words ("Leave at the door (photo)", "ID check: 18+", ...)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, value: Any) -> list[str]:
+        return option_labels(value)
 
 
 class LimitedImageField(serializers.ImageField):
@@ -28,7 +41,7 @@ class LimitedImageField(serializers.ImageField):
         return super().to_internal_value(data)
 
 
-class ParcelInputSerializer(serializers.Serializer):
+class ParcelInputSerializer(DeliveryOptionsSerializer):
     """What a shipper sends to create or edit a parcel (JSON, or multipart with a photo)."""
 
     description = serializers.CharField(max_length=200)
@@ -65,6 +78,7 @@ class ParcelSerializer(serializers.ModelSerializer):
     pickup_point = PointField()
     dropoff_point = PointField()
     dimensions_cm = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    options = OptionLabelsField()
 
     class Meta:
         model = Parcel
@@ -92,6 +106,8 @@ class ParcelSerializer(serializers.ModelSerializer):
             "price_total",
             "platform_fee",
             "courier_share",
+            *OPTION_FIELDS,
+            "options",
             "is_editable",
             "is_return",
             "published_at",
@@ -116,6 +132,7 @@ class CourierParcelSerializer(serializers.ModelSerializer):
 
     pickup_area = ApproximatePointField(source="pickup_point")
     dropoff_area = ApproximatePointField(source="dropoff_point")
+    options = OptionLabelsField()
 
     class Meta:
         model = Parcel
@@ -132,6 +149,7 @@ class CourierParcelSerializer(serializers.ModelSerializer):
             "currency",
             "distance_m",
             "courier_share",
+            "options",
         ]
         read_only_fields = fields
 
@@ -159,3 +177,10 @@ class QuoteSerializer(serializers.Serializer):
     platform_fee = serializers.IntegerField()
     courier_share = serializers.IntegerField()
     valid_until = DateTimeField()
+
+
+class ParcelRulesSerializer(serializers.Serializer):
+    prohibited_items = serializers.ListField(child=serializers.CharField())
+    declaration_required = serializers.BooleanField()
+    cover_limit = serializers.IntegerField(help_text="Minor units of `currency`.")
+    currency = serializers.CharField()

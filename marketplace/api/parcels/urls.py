@@ -9,5 +9,6 @@ router.register("courier/open-parcels", views.OpenParcelViewSet, basename="open-
 
 urlpatterns = [
     path("quotes/", views.QuoteApi.as_view(), name="api-quote"),
+    path("parcel-rules/", views.ParcelRulesApi.as_view(), name="api-parcel-rules"),
     path("", include(router.urls)),
 ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import cast
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -27,6 +29,7 @@ from marketplace.api.parcels.serializers import (
     CourierParcelSerializer,
     ParcelEventSerializer,
     ParcelInputSerializer,
+    ParcelRulesSerializer,
     ParcelSerializer,
     QuoteInputSerializer,
     QuoteSerializer,
@@ -35,7 +38,7 @@ from marketplace.api.users import api_user
 from marketplace.core.parsers import WITH_UPLOADS
 from marketplace.core.permissions import IsCourier, IsShipper
 from marketplace.lifecycle import cancelling, posting
-from marketplace.parcels import selectors
+from marketplace.parcels import options, selectors
 from marketplace.parcels.held_quotes import held_quote_create
 from marketplace.parcels.models import Parcel
 
@@ -146,3 +149,21 @@ class QuoteApi(APIView):
         )
         body = {**quote.as_dict(), "id": held.pk, "expires_at": held.expires_at}
         return Response(QuoteSerializer(body).data)
+
+
+class ParcelRulesApi(APIView):
+    """What may be sent: the prohibited items a shipper declares against at posting, and the
+    cover limit on a parcel's declared value. Public."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=ParcelRulesSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "prohibited_items": options.prohibited_items(),
+                "declaration_required": options.declaration_required(),
+                "cover_limit": options.cover_limit(),
+                "currency": settings.MARKETPLACE_CURRENCY,
+            }
+        )

@@ -9,6 +9,7 @@ from marketplace.backoffice.admin import (  # noqa: F401  (each module registers
     hooks,
     matching,
     merchants,
+    notifications,
     parcels,
     payments,
     returns,

@@ -105,6 +105,7 @@ def _one(index: int, *, admin: User, tag: str, origin: tuple[float, float]) -> L
         size_class="S",
         weight_grams=1_000,
         declared_value=1_000,
+        prohibited_items_declared=True,
         pickup_point=_point(offset(start, east_m=PICKUP_EAST_M, north_m=300)),
         pickup_address="Pickup street 1",
         pickup_contact_name="Pia Pickup",

@@ -26,6 +26,7 @@ from marketplace.lifecycle.posting import parcel_create as parcel_create_service
 from marketplace.lifecycle.posting import parcel_update
 from marketplace.parcels import selectors
 from marketplace.parcels.models import PARCEL_TRANSITIONS, Parcel, ParcelStatus
+from marketplace.parcels.options import option_labels
 from marketplace.parcels.quotes import quote_price
 from marketplace.payments.models import PaymentStatus
 from marketplace.payments.selectors import payment_of_parcel
@@ -121,6 +122,7 @@ def _detail_context(
         rating_form = RatingForm()
     return {
         "parcel": parcel,
+        "parcel_options": option_labels(parcel),
         "status": status,
         "delivery": status.delivery,
         "is_owner": is_owner,

@@ -297,6 +297,7 @@ class Command(BaseCommand):
             size_class=size,
             weight_grams=grams,
             declared_value=value,
+            prohibited_items_declared=True,
             pickup_point=_pt(origin),
             pickup_address=f"{origin}, Berlin",
             pickup_contact_name=shipper.full_name,

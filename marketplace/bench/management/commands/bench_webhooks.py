@@ -153,6 +153,7 @@ class Command(BaseCommand):
             size_class="S",
             weight_grams=500,
             declared_value=1000,
+            prohibited_items_declared=True,
             pickup_point=Point(13.41, 52.52, srid=4326),
             pickup_address="A",
             pickup_contact_name="A",
