@@ -504,6 +504,14 @@ HOOKS_RETRY_HOURS = env.int("HOOKS_RETRY_HOURS", default=72)
 HOOKS_DISABLE_AFTER_FAILURES = env.int("HOOKS_DISABLE_AFTER_FAILURES", default=50)
 HOOKS_ALLOW_HTTP = env.bool("HOOKS_ALLOW_HTTP", default=False)
 HOOKS_ALLOW_LOOPBACK = env.bool("HOOKS_ALLOW_LOOPBACK", default=False)
+# A delivery's `delivery.courier_position` events come at most this often (seconds); beat looks
+# for moved couriers every HOOKS_POSITION_SCAN_SECONDS.
+HOOKS_POSITION_SECONDS = env.int("HOOKS_POSITION_SECONDS", default=20)
+HOOKS_POSITION_SCAN_SECONDS = env.float("HOOKS_POSITION_SCAN_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["publish-courier-positions"] = {
+    "task": "marketplace.tracking.tasks.publish_courier_positions",
+    "schedule": HOOKS_POSITION_SCAN_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["retry-webhook-deliveries"] = {
     "task": "marketplace.hooks.tasks.retry_due_deliveries",
     "schedule": 60.0,

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -78,19 +81,6 @@ def endpoint_roll_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     return endpoint
 
 
-def _next_sequence(parcel_id: int) -> int:
-    """The parcel's next event number: one upsert, its row locked until commit, so concurrent
-    changes of one parcel get consecutive numbers in commit order."""
-    table = ParcelSequence._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (parcel_id, last) VALUES (%s, 1)"  # noqa: S608
-            f" ON CONFLICT (parcel_id) DO UPDATE SET last = {table}.last + 1 RETURNING last",
-            [parcel_id],
-        )
-        return int(cursor.fetchone()[0])
-
-
 def parcel_data(parcel: Parcel) -> dict[str, Any]:
     return {
         "id": parcel.pk,
@@ -117,31 +107,86 @@ def event_record(
     )
 
 
+# One round trip records an event: the parcel's next sequence number (an upsert whose row stays
+# locked until commit, so concurrent changes of one parcel get consecutive numbers in commit
+# order), the event with that number in its payload, and one pending delivery per active endpoint
+# of the merchant's mode that wants the type (no event types chosen: all of them).
+RECORD_SQL = """
+WITH seq AS (
+    INSERT INTO {sequence} AS s (parcel_id, last) VALUES (%(parcel)s, 1)
+    ON CONFLICT (parcel_id) DO UPDATE SET last = s.last + 1
+    RETURNING last
+), event AS (
+    INSERT INTO {event} (id, merchant_id, parcel_id, type, sequence, livemode, payload, created_at)
+    SELECT %(id)s, %(merchant)s, %(parcel)s, %(type)s, seq.last, %(livemode)s,
+           jsonb_set(%(payload)s::jsonb, '{{sequence}}', to_jsonb(seq.last)), %(now)s
+    FROM seq
+    RETURNING id, sequence
+), delivery AS (
+    INSERT INTO {delivery} (event_id, endpoint_id, status, attempts, next_attempt_at,
+                            created_at, updated_at)
+    SELECT event.id, endpoint.id, %(pending)s, 0, %(now)s, %(now)s, %(now)s
+    FROM event JOIN {endpoint} endpoint
+      ON endpoint.merchant_id = %(merchant)s AND endpoint.mode = %(mode)s AND endpoint.is_active
+     AND (cardinality(endpoint.event_types) = 0 OR %(type)s = ANY(endpoint.event_types))
+    ORDER BY endpoint.id
+    RETURNING id
+)
+SELECT (SELECT sequence FROM event), ARRAY(SELECT id FROM delivery ORDER BY id)
+"""
+
+
 def _event_create(
-    *, merchant_id: int, parcel: Parcel | None, type: str, livemode: bool, data: dict[str, Any]
+    *, merchant_id: int, parcel: Parcel, type: str, livemode: bool, data: dict[str, Any]
 ) -> WebhookEvent:
-    sequence = _next_sequence(parcel.pk) if parcel is not None else 0
-    event = WebhookEvent(
-        merchant_id=merchant_id, parcel=parcel, type=type, sequence=sequence, livemode=livemode
-    )
-    event.payload = {
-        "id": str(event.id),
+    """The event and its deliveries in one statement (RECORD_SQL); each delivery is sent after
+    commit."""
+    now = timezone.now()
+    event_id = uuid.uuid4()
+    payload = {
+        "id": str(event_id),
         "type": type,
-        "created": int(timezone.now().timestamp()),
-        "sequence": sequence,
+        "created": int(now.timestamp()),
+        "sequence": 0,  # set by RECORD_SQL
         "livemode": livemode,
         "data": data,
     }
-    event.save()
-    mode = KeyMode.LIVE if livemode else KeyMode.TEST
-    endpoints = WebhookEndpoint.objects.filter(merchant_id=merchant_id, mode=mode, is_active=True)
-    now = timezone.now()
-    for endpoint in endpoints:
-        if endpoint.wants(type):
-            delivery = WebhookDelivery.objects.create(
-                event=event, endpoint=endpoint, next_attempt_at=now
-            )
-            enqueue_on_commit(tasks.deliver_webhook, delivery.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECORD_SQL.format(
+                sequence=ParcelSequence._meta.db_table,
+                event=WebhookEvent._meta.db_table,
+                delivery=WebhookDelivery._meta.db_table,
+                endpoint=WebhookEndpoint._meta.db_table,
+            ),
+            {
+                "id": event_id,
+                "merchant": merchant_id,
+                "parcel": parcel.pk,
+                "type": type,
+                "livemode": livemode,
+                "payload": json.dumps(payload, cls=DjangoJSONEncoder),
+                "now": now,
+                "mode": KeyMode.LIVE if livemode else KeyMode.TEST,
+                "pending": DeliveryStatus.PENDING,
+            },
+        )
+        sequence, delivery_ids = cursor.fetchone()
+    for delivery_id in delivery_ids:
+        enqueue_on_commit(tasks.deliver_webhook, delivery_id)
+    payload["sequence"] = sequence
+    event = WebhookEvent(
+        id=event_id,
+        merchant_id=merchant_id,
+        parcel=parcel,
+        type=type,
+        sequence=sequence,
+        livemode=livemode,
+        payload=payload,
+        created_at=now,
+    )
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
 
 

@@ -20,6 +20,8 @@ from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
 from marketplace.core.state_machine import check_transition
 from marketplace.deliveries.models import Delivery, DeliveryStatus
+from marketplace.hooks import services as hooks
+from marketplace.hooks.models import EventType
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.payments import gateway, ledger
 from marketplace.payments.intents import intent_charge_id, intent_confirm, intent_create
@@ -40,19 +42,50 @@ P = PaymentStatus
 A = LedgerAccount
 # Attempts not (yet) paid: waiting for the card, or declined.
 LIVE = (P.REQUIRES_PAYMENT, P.FAILED)
+# The moves a merchant hears of (outbound webhooks): all but back to "waiting for the card".
+MERCHANT_EVENTS: dict[str, str] = {
+    P.SUCCEEDED: EventType.PAYMENT_SUCCEEDED,
+    P.FAILED: EventType.PAYMENT_FAILED,
+    P.CANCELED: EventType.PAYMENT_CANCELED,
+    P.RELEASED: EventType.PAYMENT_RELEASED,
+    P.PARTIALLY_REFUNDED: EventType.PAYMENT_PARTIALLY_REFUNDED,
+    P.REFUNDED: EventType.PAYMENT_REFUNDED,
+    P.REVERSED: EventType.PAYMENT_REVERSED,
+    P.DISPUTED: EventType.PAYMENT_DISPUTED,
+    P.DISPUTE_LOST: EventType.PAYMENT_DISPUTE_LOST,
+}
 
 
 def payment_move(payment: Payment, to: str, note: str = "") -> Payment:
-    """Change a locked payment's status if the escrow table allows it, with an audit row."""
+    """Change a locked payment's status if the escrow table allows it, with an audit row and,
+    for a merchant's parcel, its `payment.*` webhook event."""
     if payment.status == to:
         return payment
     check_transition(table=PAYMENT_TRANSITIONS, current=payment.status, target=to, label="payment")
+    from_status = payment.status
     PaymentEvent.objects.create(
-        payment=payment, from_status=payment.status, to_status=to, note=note[:500]
+        payment=payment, from_status=from_status, to_status=to, note=note[:500]
     )
     payment.status = to
     payment.save()
+    if to in MERCHANT_EVENTS:
+        hooks.event_record(
+            parcel=payment.parcel,
+            type=MERCHANT_EVENTS[to],
+            data={"payment": payment_data(payment), "from_status": from_status, "to_status": to},
+        )
     return payment
+
+
+def payment_data(payment: Payment) -> dict[str, Any]:
+    """What a merchant's webhook says of a payment (amounts in the currency's minor unit)."""
+    return {
+        "id": payment.pk,
+        "status": payment.status,
+        "amount": payment.amount,
+        "amount_refunded": payment.amount_refunded,
+        "currency": payment.currency,
+    }
 
 
 def payment_lock(payment_id: int) -> Payment:

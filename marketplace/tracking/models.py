@@ -72,6 +72,8 @@ class LivePosition(models.Model):
     # Set once, when the courier first comes within TRACKING_ARRIVING_M of the drop-off.
     arriving_notified_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When its last `delivery.courier_position` webhook event was recorded (tracking.publishing).
+    published_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Live position of delivery {self.delivery_id}"
