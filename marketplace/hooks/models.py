@@ -139,7 +139,14 @@ class WebhookDelivery(TimeStampedModel):
                 fields=["next_attempt_at"],
                 name="webhook_delivery_due",
                 condition=Q(status="pending"),
-            )
+            ),
+            # The order check of every send: this endpoint's pending deliveries only (in flight
+            # or backlog), never its whole history.
+            models.Index(
+                fields=["endpoint", "event"],
+                name="webhook_delivery_pending",
+                condition=Q(status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

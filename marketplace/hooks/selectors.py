@@ -32,3 +32,12 @@ def deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
         .prefetch_related("attempt_log")
         .order_by("-created_at", "-pk")
     )
+
+
+def endpoint_of(*, merchant: Merchant, endpoint_id: int) -> WebhookEndpoint | None:
+    """The merchant's endpoint of either mode (the web pages show both), or None."""
+    return WebhookEndpoint.objects.filter(merchant=merchant, pk=endpoint_id).first()
+
+
+def delivery_of(*, endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery | None:
+    return WebhookDelivery.objects.filter(endpoint=endpoint, pk=delivery_id).first()

@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from marketplace.web.views import accounts, merchant, parcels, payments, payouts
+from marketplace.web.views import accounts, hooks, merchant, parcels, payments, payouts
 
 app_name = "web"
 urlpatterns = [
@@ -45,5 +45,22 @@ urlpatterns = [
         "merchant/uploads/<int:pk>/status/",
         merchant.merchant_upload_status,
         name="merchant_upload_status",
+    ),
+    path("merchant/webhooks/", hooks.hooks_endpoints, name="merchant_webhooks"),
+    path("merchant/webhooks/<int:pk>/", hooks.hooks_endpoint, name="merchant_webhook"),
+    path(
+        "merchant/webhooks/<int:pk>/roll-secret/",
+        hooks.hooks_endpoint_roll_secret,
+        name="merchant_webhook_roll_secret",
+    ),
+    path(
+        "merchant/webhooks/<int:pk>/test/",
+        hooks.hooks_endpoint_test,
+        name="merchant_webhook_test",
+    ),
+    path(
+        "merchant/webhooks/<int:pk>/deliveries/<int:delivery_pk>/redeliver/",
+        hooks.hooks_delivery_redeliver,
+        name="merchant_webhook_redeliver",
     ),
 ]
