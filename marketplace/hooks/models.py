@@ -125,6 +125,8 @@ class WebhookDelivery(TimeStampedModel):
     )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)
+    # Set while a sender has it (hooks.sending): no other sends it until then.
+    leased_until = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from marketplace.hooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -12,10 +12,12 @@ from marketplace.merchants.models import Merchant
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
-    """Pending deliveries whose next attempt is due (the sweep queues them)."""
+    """Pending deliveries whose next attempt is due and that no sender holds (the sweep queues
+    them)."""
     now = now or timezone.now()
     return list(
         WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -1,9 +1,10 @@
 """Sending one webhook delivery: signed POST, the attempt logged, success or the next try with
 exponential back-off, and an endpoint that keeps failing disabled (its owner e-mailed once).
 
-The delivery's row is locked (SKIP LOCKED) while it is sent, so two tasks never send it at once;
-a worker that dies mid-send leaves it pending and the sweep sends it again: at least once,
-each with the event's id for the receiver to drop repeats. A parcel's events reach an endpoint
+A delivery is leased to its sender (`leased_until`) while it is sent, so two tasks never send it
+at once, and no transaction stays open during the POST; a worker that dies mid-send leaves it
+pending, and once the lease has passed the sweep sends it again: at least once, each with the
+event's id for the receiver to drop repeats. A parcel's events reach an endpoint
 in sequence order: one waits while an earlier event of its parcel is pending for that endpoint.
 
 Each worker thread keeps its own urllib3 connection pools, so sends to an endpoint reuse its
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "Waypost-Webhooks/1"
 ORDER_WAIT = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(hours=6)
+LEASE_MARGIN_SECONDS = 5
 EXCERPT_BYTES = 1024  # WebhookAttempt.response_excerpt's length
 _local = threading.local()
 
@@ -62,27 +64,34 @@ def backoff(attempts: int) -> timedelta:
     return base * (1 + random.random() / 10)  # jitter, not secrecy
 
 
-# The hot path of every webhook is two statements besides the POST (docs/webhooks.md,
-# "Benchmark"): CLAIM_SQL locks the delivery and reads all the send needs, with whether an
-# earlier event of its parcel is still pending for the same endpoint (none for an event of no
-# parcel: NULL matches nothing); FINISH_SQL logs the attempt and moves the delivery. The claim
-# also turns synchronous_commit off for this transaction alone: the attempt's log may be lost in
-# a database crash (the delivery then stays pending and is sent again: at least once, as
-# always), so its commit need not wait for the disk.
+def lease_length() -> timedelta:
+    """How long a claimed delivery is left to its sender: the POST's connect and read
+    timeouts, and a margin. A sender that died is replaced once it has passed."""
+    return timedelta(seconds=2 * settings.HOOKS_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+
+
+# The hot path of every webhook is two single statements, each its own short transaction, and
+# the POST between them, during which no transaction is open (docs/webhooks.md, "Delivery and
+# retries"). CLAIM_SQL leases the delivery to this sender if it is pending, due (or forced), not
+# leased to another sender, its endpoint active, and no earlier event of its parcel is still
+# pending for the same endpoint (none for an event of no parcel: NULL matches nothing); it
+# returns all the send needs. FINISH_SQL logs the attempt and moves the delivery, if the lease
+# is still this sender's. Both turn synchronous_commit off for themselves: a lease or a log
+# lost in a database crash means one more send (at least once, as always), never a lost event.
 CLAIM_SQL = """
-SELECT d.status, d.next_attempt_at, d.created_at, d.attempts,
-       e.id, e.url, e.secret, e.is_active, e.consecutive_failures, ev.payload,
-       EXISTS (
-           SELECT 1 FROM {delivery} p JOIN {event} pe ON pe.id = p.event_id
-           WHERE p.endpoint_id = d.endpoint_id AND p.status = %(pending)s
-             AND pe.parcel_id = ev.parcel_id AND pe.sequence < ev.sequence
-       ),
-       set_config('synchronous_commit', 'off', true)
-FROM {delivery} d
-JOIN {event} ev ON ev.id = d.event_id
-JOIN {endpoint} e ON e.id = d.endpoint_id
-WHERE d.id = %(id)s
-FOR UPDATE OF d SKIP LOCKED
+UPDATE {delivery} d SET leased_until = %(lease)s
+FROM {event} ev, {endpoint} e
+WHERE d.id = %(id)s AND ev.id = d.event_id AND e.id = d.endpoint_id
+  AND d.status = %(pending)s AND e.is_active
+  AND (d.leased_until IS NULL OR d.leased_until <= %(now)s)
+  AND (%(force)s OR d.next_attempt_at <= %(now)s)
+  AND NOT EXISTS (
+      SELECT 1 FROM {delivery} p JOIN {event} pe ON pe.id = p.event_id
+      WHERE p.endpoint_id = d.endpoint_id AND p.status = %(pending)s
+        AND pe.parcel_id = ev.parcel_id AND pe.sequence < ev.sequence
+  )
+RETURNING d.created_at, d.attempts, d.next_attempt_at, e.id, e.url, e.secret,
+          e.consecutive_failures, ev.payload, set_config('synchronous_commit', 'off', true)
 """
 FINISH_SQL = """
 WITH attempt AS (
@@ -91,9 +100,11 @@ WITH attempt AS (
     VALUES (%(id)s, %(now)s, %(code)s, %(latency)s, %(excerpt)s, %(error)s)
 )
 UPDATE {delivery}
-SET status = %(status)s, attempts = %(attempts)s, last_status_code = %(code)s,
-    delivered_at = %(delivered_at)s, next_attempt_at = %(next)s, updated_at = %(now)s
-WHERE id = %(id)s
+SET status = %(status)s, attempts = attempts + 1, last_status_code = %(code)s,
+    delivered_at = %(delivered_at)s, next_attempt_at = %(next)s, leased_until = NULL,
+    updated_at = %(now)s
+WHERE id = %(id)s AND leased_until = %(lease)s
+RETURNING set_config('synchronous_commit', 'off', true)
 """
 
 
@@ -108,42 +119,62 @@ def _tables() -> dict[str, str]:
 
 @dataclass
 class _Claimed:
-    """A locked pending delivery and what sending it needs (CLAIM_SQL's row)."""
+    """A delivery leased to this sender and what sending it needs (CLAIM_SQL's row)."""
 
-    status: str
-    next_attempt_at: datetime
     created_at: datetime
     attempts: int
+    next_attempt_at: datetime
     endpoint_id: int
     url: str
     secret: str
-    endpoint_active: bool
     endpoint_failures: int
     payload: dict[str, Any]
-    waits: bool
 
 
-def _claim(cursor: Any, delivery_id: int) -> _Claimed | None:
-    cursor.execute(
-        CLAIM_SQL.format(**_tables()), {"id": delivery_id, "pending": DeliveryStatus.PENDING}
-    )
-    row = cursor.fetchone()
+def _claim(delivery_id: int, *, now: datetime, lease: datetime, force: bool) -> _Claimed | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CLAIM_SQL.format(**_tables()),
+            {
+                "id": delivery_id,
+                "now": now,
+                "lease": lease,
+                "force": force,
+                "pending": str(DeliveryStatus.PENDING),
+            },
+        )
+        row = cursor.fetchone()
     if row is None:
         return None
-    payload = row[9]
+    payload = row[7]
     return _Claimed(
-        status=row[0],
-        next_attempt_at=row[1],
-        created_at=row[2],
-        attempts=row[3],
-        endpoint_id=row[4],
-        url=row[5],
-        secret=row[6],
-        endpoint_active=row[7],
-        endpoint_failures=row[8],
+        created_at=row[0],
+        attempts=row[1],
+        next_attempt_at=row[2],
+        endpoint_id=row[3],
+        url=row[4],
+        secret=row[5],
+        endpoint_failures=row[6],
         payload=json.loads(payload) if isinstance(payload, str) else payload,
-        waits=row[10],
     )
+
+
+def _not_claimed(delivery_id: int, *, now: datetime, force: bool) -> str:
+    """Why CLAIM_SQL left the delivery alone; one that waits is looked at again later."""
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:
+        return "gone"
+    if delivery.status != DeliveryStatus.PENDING:
+        return delivery.status
+    if delivery.leased_until is not None and delivery.leased_until > now:
+        return "busy"
+    if not force and delivery.next_attempt_at > now:
+        return "not due"
+    if not delivery.endpoint.is_active:
+        _postpone(delivery_id, now + timedelta(hours=1))
+        return "endpoint disabled"
+    _postpone(delivery_id, now + ORDER_WAIT)
+    return "waiting for an earlier event"
 
 
 def _postpone(delivery_id: int, until: datetime) -> None:
@@ -155,56 +186,58 @@ def _postpone(delivery_id: int, until: datetime) -> None:
 def deliver(delivery_id: int, *, force: bool = False, now: datetime | None = None) -> str:
     """Send the delivery if it is pending and due (or `force`); returns what happened."""
     now = now or timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        claimed = _claim(cursor, delivery_id)
-        if claimed is None:
-            exists = WebhookDelivery.objects.filter(pk=delivery_id).exists()
-            return "busy" if exists else "gone"
-        if claimed.status != DeliveryStatus.PENDING:
-            return claimed.status
-        if not force and claimed.next_attempt_at > now:
-            return "not due"
-        if not claimed.endpoint_active:
-            _postpone(delivery_id, now + timedelta(hours=1))
-            return "endpoint disabled"
-        if claimed.waits:
-            _postpone(delivery_id, now + ORDER_WAIT)
-            return "waiting for an earlier event"
-        attempt = _post(url=claimed.url, secret=claimed.secret, payload=claimed.payload)
-        attempts = claimed.attempts + 1
-        status, delivered_at, next_attempt_at = (
-            DeliveryStatus.PENDING,
-            None,
-            claimed.next_attempt_at,
+    lease = now + lease_length()
+    claimed = _claim(delivery_id, now=now, lease=lease, force=force)
+    if claimed is None:
+        return _not_claimed(delivery_id, now=now, force=force)
+    attempt = _post(url=claimed.url, secret=claimed.secret, payload=claimed.payload)
+    if attempt.status_code is not None and 200 <= attempt.status_code < 300:
+        if claimed.endpoint_failures:
+            WebhookEndpoint.objects.filter(pk=claimed.endpoint_id).update(consecutive_failures=0)
+        _finish(delivery_id, attempt, now=now, lease=lease, status=DeliveryStatus.SUCCEEDED)
+        return DeliveryStatus.SUCCEEDED
+    given_up = (now - claimed.created_at).total_seconds() > settings.HOOKS_RETRY_HOURS * 3600
+    status = DeliveryStatus.GAVE_UP if given_up else DeliveryStatus.PENDING
+    with transaction.atomic():  # the endpoint's count of failures moves with the log
+        _endpoint_failed(claimed.endpoint_id, attempt)
+        _finish(
+            delivery_id,
+            attempt,
+            now=now,
+            lease=lease,
+            status=status,
+            next_attempt_at=claimed.next_attempt_at
+            if given_up
+            else now + backoff(claimed.attempts + 1),
         )
-        if attempt.status_code is not None and 200 <= attempt.status_code < 300:
-            status, delivered_at = DeliveryStatus.SUCCEEDED, now
-            if claimed.endpoint_failures:
-                WebhookEndpoint.objects.filter(pk=claimed.endpoint_id).update(
-                    consecutive_failures=0
-                )
-        else:
-            _endpoint_failed(claimed.endpoint_id, attempt)
-            if (now - claimed.created_at).total_seconds() > settings.HOOKS_RETRY_HOURS * 3600:
-                status = DeliveryStatus.GAVE_UP
-            else:
-                next_attempt_at = now + backoff(attempts)
+    return status
+
+
+def _finish(
+    delivery_id: int,
+    attempt: WebhookAttempt,
+    *,
+    now: datetime,
+    lease: datetime,
+    status: str,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    with connection.cursor() as cursor:
         cursor.execute(
             FINISH_SQL.format(**_tables()),
             {
                 "id": delivery_id,
                 "now": now,
+                "lease": lease,
                 "code": attempt.status_code,
                 "latency": attempt.latency_ms,
                 "excerpt": attempt.response_excerpt,
                 "error": attempt.error,
                 "status": status,
-                "attempts": attempts,
-                "delivered_at": delivered_at,
-                "next": next_attempt_at,
+                "delivered_at": now if status == DeliveryStatus.SUCCEEDED else None,
+                "next": next_attempt_at or now,
             },
         )
-        return status
 
 
 def _post(*, url: str, secret: str, payload: dict[str, Any]) -> WebhookAttempt:

@@ -220,7 +220,10 @@ def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = timezone.now()
-    delivery.save(update_fields=["status", "next_attempt_at", "updated_at"])
+    # A send in flight is not waited for: this one goes now, and the other's result is logged
+    # but no longer moves the delivery.
+    delivery.leased_until = None
+    delivery.save(update_fields=["status", "next_attempt_at", "leased_until", "updated_at"])
     enqueue_on_commit(tasks.deliver_webhook, delivery.pk, True)
     return delivery
 

@@ -1,9 +1,9 @@
 """A Celery worker killed with `kill -9` while it is POSTing merchant webhooks (issue 11's note;
 docs/webhooks.md, "Delivery and retries"): nothing is lost. The sends it had in flight reached
-the receiver but were never answered; their rows, locked while in flight, are pending again once
-its database connections die, and the sweep sends them again with the same event id. Every event
-arrives, a parcel's events first arrive in sequence order, and only the dead worker's sends come
-twice.
+the receiver but were never answered; their deliveries, leased to it while in flight, stay
+pending, and once the lease has passed the sweep sends them again with the same event id.
+Every event arrives, a parcel's events first arrive in sequence order, and only the dead
+worker's sends come twice.
 
 Two real workers (prefork, two processes each) run in subprocesses on the test database with a
 Redis broker; the events are recorded in this process and their sending queued to that broker
@@ -58,8 +58,9 @@ HELD = 2 * POOL  # every pool process of both workers is mid-send
 SWEEP_SECONDS = 2.0
 # The test settings already allow http and loopback endpoints (config/settings/test.py). The held
 # sends wait a few seconds for the kill: they must not time out meanwhile (a timeout would be a
-# failed attempt, retried only after 30 s).
-WORKER_ENV = {"HOOKS_TIMEOUT_SECONDS": "30"}
+# failed attempt, retried only after 30 s). The dead worker's leases pass 2 x 10 + 5 s after
+# its sends began (hooks.sending.lease_length).
+WORKER_ENV = {"HOOKS_TIMEOUT_SECONDS": "10"}
 DELIVER = "marketplace.hooks.tasks.deliver_webhook"
 RETRY_DUE = "marketplace.hooks.tasks.retry_due_deliveries"
 log = logging.getLogger(__name__)
