@@ -275,11 +275,12 @@ def _post(*, url: str, secret: str, payload: dict[str, Any]) -> WebhookAttempt:
 
 
 def _failure_kind(exc: Exception) -> str:
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # refused, unreachable
-        return "ConnectionError"
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return "Timeout"
-    return "ConnectionError"  # dropped, reset, bad TLS, a broken answer
+    """What the log calls a failed POST: "Timeout" for one that took too long, else
+    "ConnectionError" (refused, unreachable, dropped, reset, bad TLS, a broken answer).
+    urllib3 makes a refused connection a subclass of its timeouts, hence its own test."""
+    timed_out = isinstance(exc, urllib3.exceptions.TimeoutError)
+    refused = isinstance(exc, urllib3.exceptions.NewConnectionError)
+    return "Timeout" if timed_out and not refused else "ConnectionError"
 
 
 def _excerpt(response: urllib3.BaseHTTPResponse) -> str:
