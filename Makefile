@@ -16,6 +16,8 @@ NEED_DB := scripts/bootstrap.sh packages venv database
 # `make bench` wipes and fills this scratch database (its name must contain "bench").
 BENCH_DATABASE_URL ?= postgis://postgres@127.0.0.1:5432/waypost_bench
 BENCH_ARGS ?=
+# Creates the scratch database if it is missing and migrates it (every bench target).
+BENCH_DB := scripts/bench-db.sh '$(BENCH_DATABASE_URL)'
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
@@ -86,12 +88,7 @@ shell: ## Django shell
 
 bench: ## matching benchmark on a scratch database (docs/bench.md); e.g. make bench BENCH_ARGS="--sizes 10000"
 	@$(NEED_DB)
-	@url='$(BENCH_DATABASE_URL)'; pg="postgresql:$${url#*:}"; name="$${pg##*/}"; \
-	if ! psql "$${pg%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$$name'" | grep -q 1; then \
-		echo "==> creating the scratch database $$name"; \
-		psql "$${pg%/*}/postgres" -qc "CREATE DATABASE \"$$name\""; \
-	fi
-	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py migrate --verbosity 0
+	@$(BENCH_DB)
 	time DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py bench_matching $(BENCH_ARGS)
 
 db-stop: ## stop the private PostgreSQL cluster, if one runs (scripts/private-pg.sh)
@@ -103,24 +100,25 @@ clean: ## delete caches, collected static files, logs and test artifacts (keeps 
 	find . -path ./.venv -prune -o -path ./.git -prune -o -type d -name __pycache__ -prune \
 		-exec rm -rf {} +
 
+# `make simulate` empties the scratch database's users, trips and parcels (as `make bench` does).
+SIMULATE_ARGS ?=
+.PHONY: simulate
+simulate: ## one batch solve at 5 000 x 20 000, then a city day: greedy vs batch vs the hindsight bound (docs/simulation.md)
+	@scripts/bootstrap.sh packages venv database
+	@$(BENCH_DB)
+	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py bench_assignment
+	time DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py simulate_day $(SIMULATE_ARGS)
+
 .PHONY: bench-bulk
 bench-bulk: ## 500 merchant deliveries: single POSTs vs bulk JSON vs CSV (docs/merchants.md)
 	@scripts/bootstrap.sh packages venv database
-	@url='$(BENCH_DATABASE_URL)'; pg="postgresql:$${url#*:}"; name="$${pg##*/}"; \
-	if ! psql "$${pg%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$$name'" | grep -q 1; then \
-		psql "$${pg%/*}/postgres" -qc "CREATE DATABASE \"$$name\""; \
-	fi
-	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py migrate --verbosity 0
+	@$(BENCH_DB)
 	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py bench_merchant_bulk
 
 .PHONY: bench-webhooks
 bench-webhooks: ## outbound webhooks to a loopback receiver vs a bare requests loop (docs/webhooks.md)
 	@scripts/bootstrap.sh packages venv database
-	@url='$(BENCH_DATABASE_URL)'; pg="postgresql:$${url#*:}"; name="$${pg##*/}"; \
-	if ! psql "$${pg%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$$name'" | grep -q 1; then \
-		psql "$${pg%/*}/postgres" -qc "CREATE DATABASE \"$$name\""; \
-	fi
-	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py migrate --verbosity 0
+	@$(BENCH_DB)
 	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py bench_webhooks $(BENCH_HOOKS_ARGS)
 
 # `make bench-live` adds users and deliveries to the scratch database (name must contain "bench").
@@ -129,11 +127,6 @@ BENCH_LIVE_ARGS ?= --workers 2
 .PHONY: bench-live
 bench-live: ## chat + tracking over real WebSockets (uvicorn, Redis 14); e.g. BENCH_LIVE_ARGS="--workers 1 --seconds 5"
 	@scripts/bootstrap.sh packages venv database redis
-	@url='$(BENCH_DATABASE_URL)'; pg="postgresql:$${url#*:}"; name="$${pg##*/}"; \
-	if ! psql "$${pg%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$$name'" | grep -q 1; then \
-		echo "==> creating the scratch database $$name"; \
-		psql "$${pg%/*}/postgres" -qc "CREATE DATABASE \"$$name\""; \
-	fi
-	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py migrate --verbosity 0
+	@$(BENCH_DB)
 	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false REDIS_URL=redis://127.0.0.1:6379/14 \
 		CHANNEL_LAYER_PREFIX=waypost-bench $(PY) manage.py bench_live $(BENCH_LIVE_ARGS)

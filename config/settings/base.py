@@ -341,6 +341,9 @@ MATCHING_BATCH_SECONDS = env.int("MATCHING_BATCH_SECONDS", default=30)
 MATCHING_BATCH_TIME_LIMIT = env.float("MATCHING_BATCH_TIME_LIMIT", default=2.0)
 MATCHING_BATCH_MAX_PARCELS = env.int("MATCHING_BATCH_MAX_PARCELS", default=5000)
 MATCHING_BATCH_FITS_PER_PARCEL = env.int("MATCHING_BATCH_FITS_PER_PARCEL", default=10)
+# A parcel a batch found no trip for is left out of the next batches for this long (unless it
+# changes or a trip is posted): room freed on a trip is noticed within this delay.
+MATCHING_BATCH_RECHECK_SECONDS = env.int("MATCHING_BATCH_RECHECK_SECONDS", default=300)
 # A parcel whose pickup window closes within this many minutes wins a contested seat (its cost
 # is lowered by MATCHING_URGENT_BONUS_M metres of detour).
 MATCHING_URGENT_MINUTES = env.int("MATCHING_URGENT_MINUTES", default=60)

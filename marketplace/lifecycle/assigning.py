@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class BatchReport:
     parcels: int = 0
+    resting: int = 0  # left out: no trip at a recent batch, nothing changed since
     trips: int = 0
     fits: int = 0
     assigned: int = 0
@@ -60,12 +61,23 @@ def _cost(fit: engine.Fit, parcel: Parcel, now: datetime) -> int:
 
 def _rooms(trip_ids: list[int], now: datetime) -> dict[int, Room]:
     carried: dict[int, list[Load]] = defaultdict(list)
-    for trip_id, *load in delivery_selectors.trip_loads(trip_ids=trip_ids):
+    for trip_id, *load in delivery_selectors.trip_loads(trip_ids=trip_ids, with_delivered=True):
         carried[trip_id].append(Load(*load))
     for trip_id, *load in matching_selectors.pending_loads(trip_ids=trip_ids, now=now):
         carried[trip_id].append(Load(*load))
     rows = Trip.objects.filter(pk__in=trip_ids).values_list("pk", "max_parcels", "max_weight_grams")
     return {pk: Room(pk, count, weight, tuple(carried[pk])) for pk, count, weight in rows}
+
+
+def _resting(waiting: list[Parcel], now: datetime) -> set[int]:
+    """Parcels a batch found no trip for within MATCHING_BATCH_RECHECK_SECONDS, unchanged since
+    and with no trip posted since: looking again would find none (room freed on a trip is seen
+    at the recheck)."""
+    since = now - timedelta(seconds=settings.MATCHING_BATCH_RECHECK_SECONDS)
+    posted = matching_selectors.trips_last_posted_at()
+    if posted is not None:
+        since = max(since, posted)
+    return matching_selectors.parcels_resting(parcel_ids=[p.pk for p in waiting], since=since)
 
 
 def batch_assign(*, now: datetime | None = None) -> BatchReport:
@@ -77,20 +89,29 @@ def batch_assign(*, now: datetime | None = None) -> BatchReport:
     waiting = matching_selectors.parcels_awaiting_batch(
         now=now, limit=settings.MATCHING_BATCH_MAX_PARCELS
     )
+    resting = _resting(waiting, now)
+    waiting = [parcel for parcel in waiting if parcel.pk not in resting]
     asked = matching_selectors.couriers_asked(parcel_ids=[p.pk for p in waiting])
     fits: dict[tuple[int, int], engine.Fit] = {}
     candidates: list[Candidate] = []
+    fitless: list[int] = []
     by_id = {parcel.pk: parcel for parcel in waiting}
     for parcel in waiting:
+        found = 0
         for fit in engine.trips_for_parcel(parcel, limit=settings.MATCHING_BATCH_FITS_PER_PARCEL):
             if (parcel.pk, fit.courier_id) in asked or (parcel.pk, fit.trip_id) in fits:
                 continue
+            found += 1
             fits[parcel.pk, fit.trip_id] = fit
             load = Load(fit.pickup_position_m, fit.dropoff_position_m, parcel.weight_grams)
             candidates.append(Candidate(parcel.pk, fit.trip_id, _cost(fit, parcel, now), load))
+        if not found:
+            fitless.append(parcel.pk)
+    matching.parcels_mark_fitless(parcel_ids=fitless, now=now)
     report.fit_seconds = time.perf_counter() - started
     trip_ids = sorted({c.trip_id for c in candidates})
     report.parcels, report.trips, report.fits = len(waiting), len(trip_ids), len(candidates)
+    report.resting = len(resting)
     if candidates:
         solution = solve(
             candidates, _rooms(trip_ids, now), time_limit=settings.MATCHING_BATCH_TIME_LIMIT
@@ -101,9 +122,10 @@ def batch_assign(*, now: datetime | None = None) -> BatchReport:
         report.offers, report.bundles = _offer(solution.pairs, fits, by_id)
     report.total_seconds = time.perf_counter() - started
     log.info(
-        "batch assignment: %d parcels x %d trips, %d fits -> %d assigned, %d offers in %d "
-        "bundles (%s%s); fits %.3f s, solve %.3f s, total %.3f s",
+        "batch assignment: %d parcels (%d resting) x %d trips, %d fits -> %d assigned, "
+        "%d offers in %d bundles (%s%s); fits %.3f s, solve %.3f s, total %.3f s",
         report.parcels,
+        report.resting,
         report.trips,
         report.fits,
         report.assigned,

@@ -63,6 +63,9 @@ class Solution:
     seconds: float = 0.0
     variables: int = 0
     constraints: int = 0
+    # The most parcels any assignment could serve, as proven: len(pairs) when optimal, else
+    # from the solver's dual bound (None when it has none).
+    served_at_most: int | None = None
 
 
 def on_board(loads: Iterable[Load], at_m: int) -> list[Load]:
@@ -138,7 +141,7 @@ def solve(
     started = time.perf_counter()
     usable = [c for c in candidates if room_holds(rooms[c.trip_id], [c.load])]
     if not usable:
-        return Solution(seconds=time.perf_counter() - started)
+        return Solution(seconds=time.perf_counter() - started, served_at_most=0)
     parcels = sorted({c.parcel_id for c in usable})
     parcel_row = {parcel_id: row for row, parcel_id in enumerate(parcels)}
     rows: list[int] = []
@@ -177,6 +180,13 @@ def solve(
         chosen = [fit for fit, x in zip(usable, result.x, strict=True) if x > 0.5]
         solution.pairs = {fit.parcel_id: fit.trip_id for fit in chosen}
         solution.optimal = result.status == 0
+    if solution.optimal:
+        solution.served_at_most = len(solution.pairs)
+    elif (dual := getattr(result, "mip_dual_bound", None)) is not None and np.isfinite(dual):
+        # objective = -sum((worth - cost) x) >= dual bound, and each served parcel adds at
+        # least worth - max(cost) to the sum.
+        least = worth - float(costs.max())
+        solution.served_at_most = int(np.floor(-dual / least + 1e-6))
     if not solution.optimal:
         # Out of time: the better of the solver's best so far and the greedy assignment.
         fallback = greedy(usable, rooms)

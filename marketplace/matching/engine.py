@@ -49,6 +49,7 @@ from datetime import datetime
 
 import psycopg
 from django.db import connection
+from django.utils import timezone
 
 from marketplace.accounts.models import VerificationStatus
 from marketplace.core.sizes import SizeClass
@@ -151,13 +152,17 @@ def _fits_over(source: str, final_filter: str) -> str:
     the spheroid up to the point nearest the pickup / drop-off: the M of that point on the
     measured route, the same line, so the same fraction), the times they take at the trip's
     speed, and a departure inside the trip's departure window that passes the pickup inside the
-    pickup window and the drop-off inside the delivery window."""
+    pickup window, and not before now (a courier already past the pickup cannot take it), and
+    the drop-off inside the delivery window."""
     return f"""SELECT w.trip_id, w.parcel_id, w.courier_id,
            round(w.pos_p)::int AS pos_p, round(w.pos_d)::int AS pos_d, w.off_p, w.off_d,
            w.dep_lo + w.t_p AS pickup_at, w.dep_lo + w.t_d AS dropoff_at, w.detour_m
     FROM (
         SELECT t.*,
-            GREATEST(t.departure_earliest, t.pw_start - t.t_p, t.dw_start - t.t_d) AS dep_lo,
+            GREATEST(
+                t.departure_earliest, t.pw_start - t.t_p, t.dw_start - t.t_d,
+                %(now)s::timestamptz - t.t_p
+            ) AS dep_lo,
             LEAST(t.departure_latest, t.pw_end - t.t_p, t.dw_end - t.t_d) AS dep_hi
         FROM (
             SELECT m.*,
@@ -349,6 +354,7 @@ def trips_for_parcel(parcel: Parcel, *, limit: int = 50) -> list[Fit]:
             "pickup_scale": PREFILTER_MARGIN * mercator_scale(parcel.pickup_point.y),
             "dropoff_scale": PREFILTER_MARGIN * mercator_scale(parcel.dropoff_point.y),
             "limit": limit,
+            "now": timezone.now(),
         },
     )
 
@@ -360,4 +366,4 @@ def parcels_for_trip(trip: Trip, *, limit: int = 50) -> list[Fit]:
     profile = getattr(trip.courier, "courier_profile", None)
     if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
         return []
-    return _fits(PARCELS_FOR_TRIP_SQL, {"trip_id": trip.pk, "limit": limit})
+    return _fits(PARCELS_FOR_TRIP_SQL, {"trip_id": trip.pk, "limit": limit, "now": timezone.now()})

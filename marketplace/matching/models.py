@@ -223,6 +223,9 @@ class MatchAttempt(models.Model):
     )
     attempted_at = models.DateTimeField()
     offers_made = models.PositiveIntegerField(default=0)
+    # Batch assignment found no trip for this parcel at this time: the next batches leave it out
+    # until MATCHING_BATCH_RECHECK_SECONDS pass, the parcel changes or a trip is posted.
+    batch_fitless_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marketplace.accounts.models import VerificationStatus
@@ -114,8 +114,12 @@ class Oracle:
         xs, ys = self._to_plane.transform([c[0] for c in coords], [c[1] for c in coords])
         return list(zip(xs, ys, strict=True))
 
-    def check(self, parcel: OracleParcel) -> tuple[set[int], set[int]]:
-        """Trip ids the parcel surely fits, and trip ids too close to an edge to tell."""
+    def check(
+        self, parcel: OracleParcel, *, now: datetime | None = None
+    ) -> tuple[set[int], set[int]]:
+        """Trip ids the parcel surely fits (at `now`, by default the clock's), and trip ids too
+        close to an edge to tell."""
+        now = now or datetime.now(UTC)
         np, shapely = self._np, self._shapely
         pickup, dropoff = (
             shapely.Point(xy) for xy in self._project([parcel.pickup, parcel.dropoff])
@@ -128,7 +132,7 @@ class Oracle:
         borderline: set[int] = set()
         for i in np.flatnonzero(near):
             trip = self.trips[i]
-            verdict = self._pair(trip, parcel, self.lines[i], pickup, dropoff, d_p[i], d_d[i])
+            verdict = self._pair(trip, parcel, self.lines[i], pickup, dropoff, d_p[i], d_d[i], now)
             if verdict == "fit":
                 fits.add(trip.id)
             elif verdict == "borderline":
@@ -144,6 +148,7 @@ class Oracle:
         dropoff: Any,
         d_p: float,
         d_d: float,
+        now: datetime,
     ) -> str:
         if not (trip.matchable and parcel.open) or trip.courier_id == parcel.shipper_id:
             return "no"
@@ -157,7 +162,10 @@ class Oracle:
         speed = trip.speed_kmh / 3.6
         t_p, t_d = timedelta(seconds=pos_p / speed), timedelta(seconds=pos_d / speed)
         lo = max(
-            trip.departure_earliest, parcel.pickup_window[0] - t_p, parcel.delivery_window[0] - t_d
+            trip.departure_earliest,
+            parcel.pickup_window[0] - t_p,
+            parcel.delivery_window[0] - t_d,
+            now - t_p,  # not past the pickup already
         )
         hi = min(
             trip.departure_latest, parcel.pickup_window[1] - t_p, parcel.delivery_window[1] - t_d

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, QuerySet
 from django.utils import timezone
 
 from marketplace.accounts.models import User
-from marketplace.matching.models import Offer, OfferStatus
+from marketplace.matching.models import MatchAttempt, Offer, OfferStatus
 from marketplace.parcels.models import Parcel, ParcelStatus
+from marketplace.trips.models import Trip
 
 
 def offers_of_courier(*, courier: User, status: str | None = None) -> QuerySet[Offer]:
@@ -50,3 +51,19 @@ def pending_loads(*, trip_ids: list[int], now: datetime) -> list[tuple[int, int,
         .order_by("pk")
         .values_list("trip_id", "pickup_position_m", "dropoff_position_m", "parcel__weight_grams")
     )
+
+
+def parcels_resting(*, parcel_ids: list[int], since: datetime) -> set[int]:
+    """Of these parcels, those a batch found no trip for after `since` and that did not change
+    after that batch: the next batches leave them out (see lifecycle.assigning)."""
+    return set(
+        MatchAttempt.objects.filter(
+            parcel_id__in=parcel_ids,
+            batch_fitless_at__gt=since,
+            batch_fitless_at__gte=F("parcel__updated_at"),
+        ).values_list("parcel_id", flat=True)
+    )
+
+
+def trips_last_posted_at() -> datetime | None:
+    return Trip.objects.aggregate(latest=Max("created_at"))["latest"]

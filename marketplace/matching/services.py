@@ -10,7 +10,7 @@ that lock and exactly one finds it still open.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -151,6 +151,18 @@ def offers_make_assigned(
 
 def bundle_create(*, trip_id: int, courier_id: int) -> OfferBundle:
     return OfferBundle.objects.create(trip_id=trip_id, courier_id=courier_id)
+
+
+def parcels_mark_fitless(*, parcel_ids: list[int], now: datetime) -> int:
+    """A batch found no trip for these parcels now (matching.selectors.parcels_resting); it
+    also ran matching to the end for them (the attempt)."""
+    rows = MatchAttempt.objects.bulk_create(
+        [MatchAttempt(parcel_id=pk, attempted_at=now, batch_fitless_at=now) for pk in parcel_ids],
+        update_conflicts=True,
+        unique_fields=["parcel"],
+        update_fields=["attempted_at", "batch_fitless_at"],
+    )
+    return len(rows)
 
 
 def _attempt_record(

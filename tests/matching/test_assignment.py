@@ -59,6 +59,7 @@ def test_the_solver_matches_brute_force(seed):
     solution = solve(candidates, rooms, time_limit=5)
     assert solution.method == "milp" and solution.optimal
     assert score(solution.pairs, candidates) == brute_force(candidates, rooms)
+    assert solution.served_at_most == brute_force(candidates, rooms)[0]
     # and the answer is feasible: one trip per parcel, each trip within its room everywhere
     chosen = {(p, t) for p, t in solution.pairs.items()}
     by_trip = {}
@@ -90,7 +91,8 @@ def test_what_a_trip_already_carries_takes_room():
     assert solve(candidates, {1: room}).pairs == {2: 1}
 
 
-def test_a_solver_out_of_time_falls_back_to_greedy():
+def too_big_for_50_ms():
+    """1 500 parcels with 10 fits each on 400 trips of 1-3 seats: more than 50 ms of solving."""
     rng = random.Random(7)
     rooms = {t: Room(t, rng.randint(1, 3), rng.randint(5_000, 20_000)) for t in range(400)}
     candidates = []
@@ -100,6 +102,11 @@ def test_a_solver_out_of_time_falls_back_to_greedy():
             a = rng.randint(0, 10_000)
             load = Load(a, a + rng.randint(500, 8_000), weight)
             candidates.append(Candidate(p, t, rng.randint(0, 4_000), load))
+    return candidates, rooms
+
+
+def test_a_solver_out_of_time_falls_back_to_greedy():
+    candidates, rooms = too_big_for_50_ms()
     solution = solve(candidates, rooms, time_limit=0.05)
     assert not solution.optimal
     fallback = greedy(candidates, rooms)
@@ -112,3 +119,18 @@ def test_nothing_to_assign():
     assert solve([], {}).pairs == {}
     too_heavy = [Candidate(1, 1, 0, Load(0, 5, 50))]
     assert solve(too_heavy, {1: Room(1, 3, 10)}).pairs == {}
+
+
+def test_the_served_count_is_proven_when_optimal_and_bounded_when_out_of_time():
+    rooms = {1: Room(1, 1, 10_000), 2: Room(2, 1, 10_000)}
+    candidates = [
+        Candidate(p, t, 100 * p + t, Load(0, 1_000, 500)) for p in (1, 2, 3) for t in (1, 2)
+    ]
+    solution = solve(candidates, rooms)
+    assert solution.optimal and solution.served_at_most == len(solution.pairs) == 2
+
+    candidates, rooms = too_big_for_50_ms()
+    solution = solve(candidates, rooms, time_limit=0.05)
+    assert not solution.optimal
+    if solution.served_at_most is not None:  # HiGHS may stop before it has a dual bound
+        assert len(solution.pairs) <= solution.served_at_most <= 1_500

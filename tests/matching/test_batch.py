@@ -198,3 +198,28 @@ def test_a_bundle_and_a_single_accept_race_for_the_same_seat(settings):
     )
     trip.refresh_from_db()
     assert trip.reserved_parcels == 1
+
+
+def test_a_parcel_with_no_trip_rests_until_a_trip_is_posted_it_changes_or_the_recheck(batch):
+    lonely = parcel_near()  # no trip yet
+    first = batch_assign()
+    assert (first.parcels, first.resting, first.fits) == (1, 0, 0)
+    again = batch_assign()
+    assert (again.parcels, again.resting) == (0, 1)  # nothing changed: not looked up again
+
+    trip = line_trip()  # a trip posted since: every resting parcel is looked at again
+    posted = batch_assign()
+    assert (posted.parcels, posted.resting, posted.offers) == (1, 0, 1)
+    assert offers_by_parcel() == {lonely.pk: trip.pk}
+
+
+def test_a_resting_parcel_is_looked_at_again_when_it_changes_or_after_the_recheck(batch):
+    lonely = parcel_near()
+    batch_assign()
+    assert batch_assign().resting == 1
+    Parcel.objects.filter(pk=lonely.pk).update(updated_at=timezone.now())  # say, edited
+    assert batch_assign().parcels == 1
+    assert batch_assign().resting == 1
+    later = timezone.now() + timedelta(seconds=batch.MATCHING_BATCH_RECHECK_SECONDS + 1)
+    report = batch_assign(now=later)
+    assert (report.parcels, report.resting) == (1, 0)

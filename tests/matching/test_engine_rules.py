@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.gis.geos import LineString
 from django.db import connection
 from django.db.models import F
@@ -257,3 +258,17 @@ def test_positions_are_spheroid_metres_even_on_one_long_step(origin):
     assert abs(fit.pickup_position_m - pickup_m) <= 0.51  # positions are whole metres
     assert abs(fit.dropoff_position_m - dropoff_m) <= 0.51
     assert [f.parcel_id for f in engine.parcels_for_trip(trip)] == [parcel.pk]
+
+
+def test_a_courier_already_past_the_pickup_is_not_a_fit():
+    # The bike departs between t0 and t0 + 30 min and passes the pickup (2 km along) 8 min later.
+    t0 = base_time()
+    trip = line_trip(t0=t0)
+    parcel = parcel_near(t0=t0, pickup_window_start=t0, pickup_window_end=t0 + timedelta(hours=3))
+    with time_machine.travel(t0 + timedelta(minutes=20), tick=False):
+        (fit,) = engine.trips_for_parcel(parcel)
+        # Only the departures that still reach the pickup from now on count.
+        assert fit.predicted_pickup_at == t0 + timedelta(minutes=20)
+        assert_fit(trip, parcel, True)
+    with time_machine.travel(t0 + timedelta(minutes=30) + passes_at(2_000) + timedelta(seconds=5)):
+        assert_fit(trip, parcel, False)

@@ -1,0 +1,1 @@
+"""The city-day simulator behind `manage.py simulate_day` (docs/simulation.md)."""
