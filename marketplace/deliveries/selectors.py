@@ -93,15 +93,10 @@ def deliveries_on_trip(*, trip: Trip, statuses: list[str]) -> QuerySet[Delivery]
     return Delivery.objects.filter(trip=trip, status__in=statuses)
 
 
-def trip_loads(
-    *, trip_ids: list[int], with_delivered: bool = False
-) -> list[tuple[int, int, int, int]]:
+def trip_loads(*, trip_ids: list[int]) -> list[tuple[int, int, int, int]]:
     """(trip, pickup position, drop-off position, weight) of what these trips carry or have
-    room reserved for, along their routes; `with_delivered`, also what they delivered: a trip
-    runs its route once, so the stretch a delivered parcel rode on is behind the courier and
-    holds no room for a new parcel (checks of room for a new parcel count it)."""
-    statuses = [*HOLDS_CAPACITY, DeliveryStatus.DELIVERED] if with_delivered else HOLDS_CAPACITY
-    rows = Delivery.objects.filter(trip_id__in=trip_ids, status__in=statuses)
+    room reserved for, along their routes."""
+    rows = Delivery.objects.filter(trip_id__in=trip_ids, status__in=HOLDS_CAPACITY)
     return list(
         rows.order_by("pk").values_list(
             "trip_id", "pickup_position_m", "dropoff_position_m", "parcel__weight_grams"

@@ -61,7 +61,7 @@ def _cost(fit: engine.Fit, parcel: Parcel, now: datetime) -> int:
 
 def _rooms(trip_ids: list[int], now: datetime) -> dict[int, Room]:
     carried: dict[int, list[Load]] = defaultdict(list)
-    for trip_id, *load in delivery_selectors.trip_loads(trip_ids=trip_ids, with_delivered=True):
+    for trip_id, *load in delivery_selectors.trip_loads(trip_ids=trip_ids):
         carried[trip_id].append(Load(*load))
     for trip_id, *load in matching_selectors.pending_loads(trip_ids=trip_ids, now=now):
         carried[trip_id].append(Load(*load))

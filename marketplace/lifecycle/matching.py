@@ -37,7 +37,7 @@ def offer_accept(*, offer_id: int, courier: User) -> Delivery:
     if offer.status == OfferStatus.ACCEPTED and hasattr(offer, "delivery"):
         return offer.delivery  # a retried accept by the winner changes nothing more
     matching.offer_check_acceptable(
-        offer=offer, parcel=parcel, trip=trip, carried=steps.trip_loads(trip, with_delivered=True)
+        offer=offer, parcel=parcel, trip=trip, carried=steps.trip_loads(trip)
     )
 
     parcel = steps.parcel_move(

@@ -193,10 +193,9 @@ def delivery_assigned_event(delivery: Delivery) -> None:
     )
 
 
-def trip_loads(trip: Trip, *, with_delivered: bool = False) -> list[Load]:
-    """What the trip carries, or has room reserved for, along its route (`with_delivered`: and
-    what it delivered, for checking room for a new parcel; see deliveries.selectors)."""
-    rows = delivery_selectors.trip_loads(trip_ids=[trip.pk], with_delivered=with_delivered)
+def trip_loads(trip: Trip) -> list[Load]:
+    """What the trip carries, or has room reserved for, along its route."""
+    rows = delivery_selectors.trip_loads(trip_ids=[trip.pk])
     return [Load(*row) for _, *row in rows]
 
 

@@ -9,7 +9,6 @@ from django.utils import timezone
 from marketplace.accounts.models import CourierProfile, VerificationStatus
 from marketplace.core.exceptions import ConflictError, NotAllowedError, NotFoundError
 from marketplace.deliveries.models import Delivery
-from marketplace.lifecycle import delivering
 from marketplace.lifecycle.matching import (
     offer_accept,
     offer_decline,
@@ -206,31 +205,3 @@ def test_a_retried_accept_by_the_winner_returns_the_same_delivery():
     assert again.pk == first.pk
     assert Delivery.objects.count() == 1
     assert Trip.objects.get(pk=offer.trip_id).reserved_parcels == 1
-
-
-def test_a_stretch_of_route_a_delivered_parcel_rode_on_has_no_room_for_a_new_parcel():
-    # One seat. `done` rode from 2 to 8 km and is delivered: the seat is free again (the trip
-    # carries nothing), but the courier is past 8 km, so only a parcel picked up after the
-    # 8 km point can still take it.
-    trip = line_trip(max_parcels=1)
-    done = parcel_near(pickup=(2_000, 0), dropoff=(8_000, 0))
-    (offer,) = offers_make_for_parcel(parcel_id=done.pk)
-    delivery = offer_accept(offer_id=offer.pk, courier=offer.courier)
-    courier = offer.courier
-    delivering.delivery_confirm_pickup(delivery=delivery, actor=courier, code=delivery.pickup_code)
-    delivering.delivery_start_transit(delivery=delivery, actor=courier)
-    delivering.delivery_confirm_delivered(
-        delivery=Delivery.objects.get(pk=delivery.pk), actor=courier, code=delivery.delivery_code
-    )
-    trip.refresh_from_db()
-    assert trip.reserved_parcels == 0
-
-    behind = parcel_near(pickup=(3_000, 0), dropoff=(6_000, 0))
-    (late,) = offers_make_for_parcel(parcel_id=behind.pk)
-    with pytest.raises(ConflictError) as excinfo:
-        offer_accept(offer_id=late.pk, courier=courier)
-    assert excinfo.value.code == "no_capacity"
-
-    ahead = parcel_near(pickup=(8_500, 0), dropoff=(9_500, 0))
-    (fine,) = offers_make_for_parcel(parcel_id=ahead.pk)
-    assert offer_accept(offer_id=fine.pk, courier=courier).trip_id == trip.pk

@@ -8,8 +8,9 @@ assignment over the whole day (`matching.assignment.solve`: most parcels, then l
 every trip within its room at every point of its route) then says how many could have been
 served. It is a bound on every online policy: those see no more fits (a parcel cannot be
 offered before it is posted or to a courier already past its pickup, and a courier who would
-say no says no), and what a trip takes over the day must fit its room at every point of its
-route (a delivered parcel's stretch holds no room for a new one: the trip runs its route once).
+say no says no). It assumes a trip runs its route once: the live room check frees a delivered
+parcel's stretch, so an online run can exceed it when a trip takes a parcel behind a drop-off
+it already made (docs/simulation.md).
 """
 
 from __future__ import annotations
