@@ -3,6 +3,7 @@ real lifecycle, every parcel ends delivered or expired, no trip ever carries mor
 no policy beats the hindsight bound, and the command prints the table."""
 
 import io
+import logging
 from datetime import date, timedelta
 
 import pytest
@@ -113,6 +114,7 @@ def test_a_policy_runs_the_day_through_the_real_lifecycle(policy, settings):
 
 def test_the_command_prints_both_policies_and_the_bound():
     out = io.StringIO()
+    levels = {name: logging.getLogger(name).level for name in ("marketplace", "celery")}
     call_command(
         "simulate_day",
         trips=40,
@@ -139,6 +141,8 @@ def test_the_command_prints_both_policies_and_the_bound():
         assert f"\n{label}" in text
     assert "p(accept) = 1 / (1 + exp(" in text
     assert "batch / greedy delivered:" in text and "batch / bound:" in text
+    # the run quietened the app's loggers only while it ran (later tests read their INFO lines)
+    assert {name: logging.getLogger(name).level for name in levels} == levels
 
 
 def test_the_command_refuses_a_database_that_is_not_scratch(monkeypatch):

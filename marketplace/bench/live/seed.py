@@ -12,7 +12,6 @@ emails in memory: the benchmark logs in with JWTs and measures the live path. Th
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import uuid
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from marketplace.accounts.models import User, VerificationStatus
 from marketplace.accounts.services import courier_set_verification, user_register
+from marketplace.bench.quiet import loggers_quiet
 from marketplace.core.geo import EARTH_RADIUS_M
 from marketplace.deliveries.models import Delivery
 from marketplace.lifecycle.delivering import delivery_confirm_pickup, delivery_start_transit
@@ -134,15 +134,8 @@ def deliveries_in_transit(count: int) -> list[LiveDelivery]:
     # The grid's south-west corner (lon, lat): anywhere away from the poles and the date line.
     pick = random.Random(tag)
     origin = (pick.uniform(-120, 120), pick.uniform(-45, 55))
-    quiet = [logging.getLogger(name) for name in ("celery", "marketplace")]
-    levels = [logger.level for logger in quiet]
-    for logger in quiet:
-        logger.setLevel(logging.WARNING)
-    try:
+    with loggers_quiet("celery", "marketplace"):
         return _seed(count, tag=tag, origin=origin)
-    finally:
-        for logger, level in zip(quiet, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _seed(count: int, *, tag: str, origin: tuple[float, float]) -> list[LiveDelivery]:

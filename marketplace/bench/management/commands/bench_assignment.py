@@ -11,24 +11,24 @@ offers. Refuses to run unless the database name contains "bench" (or is a test d
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 from unittest import mock
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 from django.test.utils import override_settings
 
 from marketplace.bench.matching.city import NOW, CitySpec, city_build, city_reset
+from marketplace.bench.quiet import QuietCommand
 from marketplace.lifecycle import assigning
 from marketplace.matching import assignment
 
 SOLVE_TARGET_S = 2.0
 
 
-class Command(BaseCommand):
+class Command(QuietCommand):
     help = "Time one batch assignment (5 000 parcels x 20 000 trips) against greedy."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -44,7 +44,6 @@ class Command(BaseCommand):
             trips=options["trips"], parcels=options["parcels"], center=(52.52, 13.405),
             seed=options["seed"],
         )  # fmt: skip
-        logging.getLogger("marketplace").setLevel(logging.WARNING)
         city_reset()
         city_build(spec)
         with connection.cursor() as cursor:

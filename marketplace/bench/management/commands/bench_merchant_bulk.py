@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import time
 from datetime import timedelta
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from marketplace.accounts.models import User
+from marketplace.bench.quiet import QuietCommand
 from marketplace.merchants import services as merchants
 
 URL = "/api/v1/merchant/deliveries/"
@@ -70,8 +70,9 @@ def csv_line(data: dict[str, Any]) -> str:
     return out.getvalue().rstrip("\r\n")
 
 
-class Command(BaseCommand):
+class Command(QuietCommand):
     help = "Time 500 merchant deliveries: single POSTs vs bulk JSON vs CSV (docs/merchants.md)."
+    quiet_loggers = ("marketplace.request", "marketplace.task", "celery.app.trace")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rows", type=int, default=500)
@@ -96,8 +97,6 @@ class Command(BaseCommand):
             "MERCHANT_BULK_MAX_ROWS": rows,
             "ALLOWED_HOSTS": ["testserver"],
         }
-        for name in ("marketplace.request", "marketplace.task", "celery.app.trace"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         with override_settings(CELERY_TASK_ALWAYS_EAGER=True, PAYMENTS_REQUIRED=False, **limits):
             figures["single POSTs"] = self._time(
                 lambda: [

@@ -15,7 +15,6 @@ Refuses to run unless the database name contains "bench": it adds a merchant and
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +26,13 @@ from typing import Any
 import numpy as np
 import requests
 from django.contrib.gis.geos import Point
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
 from marketplace.accounts.models import User
+from marketplace.bench.quiet import QuietCommand
 from marketplace.hooks import services as hooks
 from marketplace.lifecycle.posting import parcel_create
 from marketplace.merchants import services as merchants
@@ -64,8 +64,9 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-class Command(BaseCommand):
+class Command(QuietCommand):
     help = "Outbound webhooks: events/s and commit-to-receipt delay vs a bare requests loop."
+    quiet_loggers = ("marketplace.request", "marketplace.task", "celery.app.trace")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rate", type=int, default=200, help="events offered per second")
@@ -75,8 +76,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if "bench" not in connection.settings_dict["NAME"]:
             raise CommandError("Run it on a scratch database whose name contains 'bench'.")
-        for name in ("marketplace.request", "marketplace.task", "celery.app.trace"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         rate, threads = options["rate"], options["threads"]
         total = int(rate * options["seconds"])
         # As autovacuum would (this machine's PostgreSQL runs without it): fresh statistics of

@@ -9,18 +9,18 @@ empties users, trips and parcels.
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import date, timedelta
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 from django.test.utils import override_settings
 from tqdm import tqdm
 
+from marketplace.bench.quiet import QuietCommand
 from marketplace.bench.simulation.behaviour import Acceptance
 from marketplace.bench.simulation.bound import Bound, bound_solve
 from marketplace.bench.simulation.day import Day, DaySpec, day_build
@@ -41,7 +41,7 @@ class WallClockBar(tqdm):  # type: ignore[type-arg]
         self.start_t = self.last_print_t = time.perf_counter()
 
 
-class Command(BaseCommand):
+class Command(QuietCommand):
     help = "Simulate a city day under greedy and batch assignment and print the table."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -77,13 +77,22 @@ class Command(BaseCommand):
         if spec.day.weekday() > 4:
             raise CommandError("Pick a weekday: the commuters commute on weekdays.")
         acceptance = Acceptance(seed=spec.seed)
-        ttl = float(settings.MATCHING_OFFER_TTL_MINUTES)
         day = day_build(spec)
         self._header(day, acceptance)
 
+        eager = current_app.conf.task_always_eager
         current_app.conf.task_always_eager = True  # the real tasks, in this process
-        for logger in ("marketplace", "celery"):
-            logging.getLogger(logger).setLevel(logging.WARNING)
+        try:
+            outcomes, bound = self._simulate(day, acceptance, policies, options)
+        finally:
+            current_app.conf.task_always_eager = eager
+        self._table(outcomes, bound)
+        self._targets(outcomes, bound)
+
+    def _simulate(
+        self, day: Day, acceptance: Acceptance, policies: list[str], options: dict[str, Any]
+    ) -> tuple[list[Outcome], Bound | None]:
+        ttl = float(settings.MATCHING_OFFER_TTL_MINUTES)
         quiet: dict[str, Any] = {
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "CHANNEL_LAYERS": {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
@@ -115,8 +124,7 @@ class Command(BaseCommand):
                     offer_ttl_minutes=ttl,
                     time_limit=options["bound_time_limit"],
                 )
-        self._table(outcomes, bound)
-        self._targets(outcomes, bound)
+        return outcomes, bound
 
     def _header(self, day: Day, acceptance: Acceptance) -> None:
         s = day.spec
