@@ -8,8 +8,9 @@ The webhook side is the real path: a merchant parcel's status change records its
 outbox inside the change's transaction, and after commit the sending task (eager Celery, run by
 `--threads` threads, as a pool of workers would) signs and POSTs it. Events are offered at
 `--rate` per second for `--seconds` (the delay), then the same number as fast as the threads go
-(the rate), then the bare loop sends as many. Targets (issue 11): p95 < 1 s at 200 events/s,
-and at least 50 % of the bare loop's rate with the same number of threads.
+(the rate) and the bare loop sends as many, in `--rounds` alternating rounds. Targets (issue
+11): p95 < 1 s at 200 events/s, and a median of at least 50 % of the bare loop's rate with the
+same number of threads.
 Refuses to run unless the database name contains "bench": it adds a merchant and parcels.
 """
 
@@ -72,6 +73,7 @@ class Command(QuietCommand):
         parser.add_argument("--rate", type=int, default=200, help="events offered per second")
         parser.add_argument("--seconds", type=float, default=5.0)
         parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument("--rounds", type=int, default=5, help="flat-out rounds beside bare")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if "bench" not in connection.settings_dict["NAME"]:
@@ -121,38 +123,46 @@ class Command(QuietCommand):
             time.sleep(1)
             paced = dict(committed)
             delays = [receiver.arrived[e] - t for e, t in paced.items() if e in receiver.arrived]
-            # 2. The rate, as fast as the threads go (the same work as the bare loop's).
-            committed.clear()
-            hooks_seconds = self._paced(change, total, None, threads)
-            hooks_delivered = sum(1 for e in committed if e in receiver.arrived)
+            # 2. The rate, as fast as the threads go, against the bare loop's (the same number of
+            # POSTs to the same receiver with the same threads), in alternating rounds: this
+            # machine's noise moves single runs by a fifth, so the median ratio is the figure.
+            body = b'{"id":"bare","type":"parcel.status_changed","data":{}}'
 
-        body = b'{"id":"bare","type":"parcel.status_changed","data":{}}'
+            def bare(i: int) -> None:
+                requests.post(
+                    receiver.url, data=body, headers={"Waypost-Event-Id": f"b{i}"}, timeout=10
+                )
 
-        def bare(i: int) -> None:
-            requests.post(
-                receiver.url, data=body, headers={"Waypost-Event-Id": f"b{i}"}, timeout=10
-            )
+            rounds: list[tuple[int, float, float]] = []
+            for _ in range(options["rounds"]):
+                committed.clear()
+                hooks_seconds = self._paced(change, total, None, threads)
+                delivered = sum(1 for e in committed if e in receiver.arrived)
+                bare_seconds = self._paced(bare, total, None, threads)
+                rounds.append((delivered, delivered / hooks_seconds, total / bare_seconds))
 
-        bare_seconds = self._paced(bare, total, None, threads)
-
-        hook_rate, bare_rate = hooks_delivered / hooks_seconds, total / bare_seconds
         p50, p95 = (np.percentile(delays, q) * 1000 for q in (50, 95))
         met = p95 < 1000 and len(delays) == total
         self.stdout.write(
-            f"{total} events offered at {rate}/s, then as fast as possible; {threads} threads"
+            f"{total} events offered at {rate}/s, then {len(rounds)} rounds as fast as possible"
+            f" beside the bare loop; {threads} threads"
         )
         self.stdout.write(
             f"at {rate}/s      {len(delays)} of {total} delivered; "
             f"commit->receipt p50 {p50:.1f} ms, p95 {p95:.1f} ms (target < 1000 ms: "
             f"{'met' if met else 'NOT met'})"
         )
+        for n, (delivered, hook_rate, bare_rate) in enumerate(rounds, 1):
+            self.stdout.write(
+                f"flat out {n}     webhooks {delivered} of {total} delivered, {hook_rate:.0f}/s;"
+                f" bare requests.post {bare_rate:.0f}/s; ratio {hook_rate / bare_rate:.2f}"
+            )
+        ratios = [hook_rate / bare_rate for _, hook_rate, bare_rate in rounds]
+        all_delivered = all(delivered == total for delivered, _, _ in rounds)
+        median = float(np.median(ratios))
         self.stdout.write(
-            f"flat out       webhooks {hooks_delivered} of {total} delivered, {hook_rate:.0f}/s; "
-            f"bare requests.post {bare_rate:.0f}/s"
-        )
-        self.stdout.write(
-            f"ratio {hook_rate / bare_rate:.2f} of the bare loop (target >= 0.50: "
-            f"{'met' if hook_rate >= bare_rate / 2 and hooks_delivered == total else 'NOT met'})"
+            f"ratio median {median:.2f} of the bare loop ({min(ratios):.2f}-{max(ratios):.2f});"
+            f" target >= 0.50: {'met' if median >= 0.5 and all_delivered else 'NOT met'}"
         )
 
     @staticmethod
