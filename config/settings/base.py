@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "leaflet",
     "channels",
     "rest_framework_api_key",
+    "django_prometheus",
     # ours
     "marketplace.core",
     "marketplace.accounts",
@@ -62,6 +63,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /readyz, before host checks and https redirects (marketplace/core/health.py).
     "marketplace.core.health.HealthCheckMiddleware",
+    # /metrics for Prometheus, token or allowed networks (marketplace/core/metrics_endpoint.py).
+    "marketplace.core.metrics_endpoint.MetricsMiddleware",
+    # Request counts and latencies by view (django-prometheus): first and last of the rest.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # X-Request-ID and one log line per request (marketplace/core/log_context.py).
     "marketplace.core.log_context.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -72,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -488,6 +494,15 @@ CELERY_BEAT_SCHEDULE["materialize-trip-series"] = {
 # --- health (issue 13) ------------------------------------------------------------------------
 # /readyz gives each of the database, Redis and the broker this long to answer.
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+
+# --- metrics: /metrics for Prometheus (docs/production.md, "Metrics") ----------------------
+# A scraper sends "Authorization: Bearer <METRICS_TOKEN>", or scrapes from one of these
+# networks directly (not through a proxy). Empty token: networks only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# Celery workers serve their own metrics on this port (0: off), bound to CELERY_METRICS_ADDRESS.
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+CELERY_METRICS_ADDRESS = env.str("CELERY_METRICS_ADDRESS", default="127.0.0.1")
 
 # --- merchants: API (issue 11) -------------------------------------------------------------------
 # Idempotency-Key replies are kept this long (task purge_idempotency_records, hourly).

@@ -8,4 +8,8 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the Celery task log lines (task_prerun / task_postrun).
-        from marketplace.core import log_context  # noqa: F401
+        # Connects the Celery task metrics and the worker's metrics port.
+        from marketplace.core import (
+            log_context,  # noqa: F401
+            metrics,  # noqa: F401
+        )

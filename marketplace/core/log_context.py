@@ -23,6 +23,8 @@ from typing import Any
 from celery import signals
 from django.http import HttpRequest, HttpResponse
 
+from marketplace.core import metrics
+
 request_log = logging.getLogger("marketplace.request")
 task_log = logging.getLogger("marketplace.task")
 
@@ -111,8 +113,10 @@ def _task_end(
     task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
 ) -> None:
     started = _task_started.pop(task_id or "", None)
-    duration = round((time.perf_counter() - started) * 1000, 1) if started else None
+    seconds = time.perf_counter() - started if started else None
+    duration = round(seconds * 1000, 1) if seconds is not None else None
     name = getattr(task, "name", "?")
+    metrics.task_finished(task=name, state=state, seconds=seconds)
     task_log.info(
         "task %s %s",
         name,

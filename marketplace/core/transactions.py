@@ -1,10 +1,13 @@
 """Side effects that must wait for the surrounding transaction to commit."""
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_on_commit(task: Any, /, *args: Any, **kwargs: Any) -> None:
@@ -26,3 +29,18 @@ def enqueue_on_commit_or_log(task: Any, /, *args: Any) -> None:
 
 def run_on_commit(func: Callable[[], Any]) -> None:
     transaction.on_commit(func)
+
+
+def run_on_commit_or_log(func: Callable[[], Any], /, what: str) -> None:
+    """Run `func` once the transaction commits, logging (not raising) its failure. For side
+    effects of what is already stored, such as WebSocket broadcasts while Redis is down: they
+    must neither fail the request that stored it (a 500 makes a client retry what succeeded)
+    nor stop the commit hooks after them; clients catch up from the database."""
+
+    def run() -> None:
+        try:
+            func()
+        except Exception as exc:
+            log.warning("%s failed after commit: %s: %s", what, type(exc).__name__, exc)
+
+    transaction.on_commit(run)

@@ -42,6 +42,7 @@ from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from marketplace.core import metrics
 from marketplace.core.json_input import JSONInputError, loads_bounded
 
 
@@ -124,6 +125,7 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
 
     accepted = False
     refused = False
+    counted = False  # in waypost_websocket_connections
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -144,6 +146,8 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
             return
         self.accepted = True
         await super().accept(subprotocol=subprotocol, headers=headers)
+        self.counted = True
+        metrics.WEBSOCKETS.labels(consumer=type(self).__name__).inc()
 
     async def refuse(self, code: int) -> None:
         """Turn the client away with `code`: open the socket, then close it at once (see the
@@ -183,6 +187,9 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self.counted:
+            self.counted = False
+            metrics.WEBSOCKETS.labels(consumer=type(self).__name__).dec()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = []

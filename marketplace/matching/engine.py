@@ -52,6 +52,7 @@ from django.db import connection
 from django.utils import timezone
 
 from marketplace.accounts.models import VerificationStatus
+from marketplace.core import metrics
 from marketplace.core.sizes import SizeClass
 from marketplace.matching.segments import CELL_SPAN_MINUTES, cell_sql, minute_sql
 from marketplace.parcels.models import Parcel, ParcelStatus
@@ -347,16 +348,17 @@ def trips_for_parcel(parcel: Parcel, *, limit: int = 50) -> list[Fit]:
     those are never offered to real couriers."""
     if parcel.status != ParcelStatus.OPEN or parcel.is_test:
         return []
-    return _fits(
-        TRIPS_FOR_PARCEL_SQL,
-        {
-            "parcel_id": parcel.pk,
-            "pickup_scale": PREFILTER_MARGIN * mercator_scale(parcel.pickup_point.y),
-            "dropoff_scale": PREFILTER_MARGIN * mercator_scale(parcel.dropoff_point.y),
-            "limit": limit,
-            "now": timezone.now(),
-        },
-    )
+    with metrics.observe_seconds(metrics.MATCHING_SECONDS, direction="parcel"):
+        return _fits(
+            TRIPS_FOR_PARCEL_SQL,
+            {
+                "parcel_id": parcel.pk,
+                "pickup_scale": PREFILTER_MARGIN * mercator_scale(parcel.pickup_point.y),
+                "dropoff_scale": PREFILTER_MARGIN * mercator_scale(parcel.dropoff_point.y),
+                "limit": limit,
+                "now": timezone.now(),
+            },
+        )
 
 
 def parcels_for_trip(trip: Trip, *, limit: int = 50) -> list[Fit]:
@@ -366,4 +368,7 @@ def parcels_for_trip(trip: Trip, *, limit: int = 50) -> list[Fit]:
     profile = getattr(trip.courier, "courier_profile", None)
     if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
         return []
-    return _fits(PARCELS_FOR_TRIP_SQL, {"trip_id": trip.pk, "limit": limit, "now": timezone.now()})
+    with metrics.observe_seconds(metrics.MATCHING_SECONDS, direction="trip"):
+        return _fits(
+            PARCELS_FOR_TRIP_SQL, {"trip_id": trip.pk, "limit": limit, "now": timezone.now()}
+        )

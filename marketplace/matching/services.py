@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.accounts.models import User, VerificationStatus
+from marketplace.core import metrics
 from marketplace.core.exceptions import ConflictError, NotAllowedError, NotFoundError
 from marketplace.core.money import format_money
 from marketplace.matching import engine
@@ -72,6 +73,7 @@ def _fill_offers(parcel: Parcel, fits: list[engine.Fit]) -> list[Offer]:
         )
         if len(created) == slots:
             break
+    metrics.count_on_commit(metrics.OFFERS, len(created), event="made")
     return created
 
 
@@ -138,6 +140,7 @@ def offers_make_assigned(
     offer, _ = Offer.objects.update_or_create(
         parcel=parcel, courier_id=fit.courier_id, defaults=values
     )
+    metrics.count_on_commit(metrics.OFFERS, event="made")
     notify(
         user=offer.courier,
         kind="offer_new",
@@ -254,6 +257,7 @@ def offer_mark_accepted(*, offer: Offer, parcel: Parcel) -> Offer:
     offer.responded_at = timezone.now()
     offer.save(update_fields=["status", "responded_at", "updated_at"])
     offers_withdraw(parcel=parcel, except_offer=offer)
+    metrics.count_on_commit(metrics.OFFERS, event="accepted")
     return offer
 
 
@@ -275,6 +279,7 @@ def offer_decline(*, offer_id: int, courier: User) -> Offer:
     offer.status = OfferStatus.DECLINED
     offer.responded_at = timezone.now()
     offer.save(update_fields=["status", "responded_at", "updated_at"])
+    metrics.count_on_commit(metrics.OFFERS, event="declined")
     return offer
 
 
@@ -293,6 +298,7 @@ def offers_expire_stale(*, now: object = None) -> tuple[int, list[int]]:
     Offer.objects.filter(pk__in=[pk for pk, _ in stale]).update(
         status=OfferStatus.EXPIRED, updated_at=timezone.now()
     )
+    metrics.count_on_commit(metrics.OFFERS, len(stale), event="expired")
     return len(stale), sorted({parcel_id for _, parcel_id in stale})
 
 

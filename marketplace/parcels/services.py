@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.accounts.models import User
+from marketplace.core import metrics
 from marketplace.core.exceptions import ApplicationError, ConflictError
 from marketplace.core.geo import haversine_m
 from marketplace.core.money import format_money
@@ -179,6 +180,7 @@ def parcel_create(
     ParcelEvent.objects.create(
         parcel=parcel, from_status="", to_status=ParcelStatus.DRAFT, actor=shipper, note="Created"
     )
+    metrics.count_on_commit(metrics.PARCELS_CREATED)
     return parcel
 
 
@@ -257,6 +259,7 @@ def parcel_transition(
     ParcelEvent.objects.create(
         parcel=parcel, from_status=from_status, to_status=to_status, actor=actor, note=note[:500]
     )
+    metrics.count_on_commit(metrics.PARCEL_STATUS_CHANGES, to_status=to_status)
     return parcel
 
 

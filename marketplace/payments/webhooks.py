@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from marketplace.core import metrics
 from marketplace.core.exceptions import ApplicationError
 from marketplace.payments import gateway
 from marketplace.payments.models import WebhookEvent
@@ -65,7 +66,9 @@ def webhook_event_failed(event: WebhookEvent, exc: BaseException) -> None:
 
 
 def webhook_event_done(event: WebhookEvent) -> None:
-    WebhookEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now(), last_error="")
+    now = timezone.now()
+    WebhookEvent.objects.filter(pk=event.pk).update(processed_at=now, last_error="")
+    metrics.STRIPE_WEBHOOK_LAG_SECONDS.observe(max((now - event.received_at).total_seconds(), 0))
 
 
 def webhook_object_id(event: WebhookEvent) -> str:

@@ -49,6 +49,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from marketplace.accounts.models import User
+from marketplace.core import metrics
 from marketplace.core.datetimes import datetime_problem
 from marketplace.core.exceptions import (
     ApplicationError,
@@ -519,6 +520,9 @@ def _record(batches: list[PingBatch]) -> list[PingResult | ApplicationError]:
             if delivery.live_time is None or ping.device_time > delivery.live_time:
                 newest[delivery.pk] = (delivery, ping)  # else a late batch: history, not news
     _insert_pings(new_pings, now=now)
+    metrics.count_on_commit(metrics.PINGS, len(new_pings), result="stored")
+    rejected_count = sum(len(result.rejected) for _, _, result in work)
+    metrics.count_on_commit(metrics.PINGS, rejected_count, result="rejected")
     positions = _move_live_positions(list(newest.values()), now=now)
     for delivery, _, result in work:
         result.moved = positions.get(delivery.pk)
