@@ -89,6 +89,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can log in to the admin site.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="IANA name (Europe/Berlin) of the zone times are shown in; empty: the "
+        "operator's (TIME_ZONE).",
+    )
 
     objects = UserManager()
 

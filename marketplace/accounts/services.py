@@ -17,6 +17,7 @@ from marketplace.accounts.models import (
     VerificationStatus,
 )
 from marketplace.core.exceptions import ApplicationError
+from marketplace.core.timezones import zone_problem
 
 
 @transaction.atomic
@@ -29,8 +30,11 @@ def user_register(
     is_shipper: bool = True,
     is_courier: bool = False,
     vehicle_type: str | None = None,
+    time_zone: str = "",
 ) -> User:
     email = User.objects.normalize_email(email).lower()
+    if time_zone and (problem := zone_problem(time_zone)):
+        raise ApplicationError(problem, code="invalid", fields={"time_zone": [problem]})
     if not (is_shipper or is_courier):
         raise ApplicationError("Choose at least one role: shipper or courier.", code="no_role")
     if User.objects.filter(email__iexact=email).exists():
@@ -47,6 +51,7 @@ def user_register(
         phone=phone,
         is_shipper=is_shipper,
         is_courier=is_courier,
+        time_zone=time_zone,
     )
     if is_courier:
         courier_profile_upsert(user=user, vehicle_type=vehicle_type or "bike")
@@ -54,9 +59,12 @@ def user_register(
 
 
 @transaction.atomic
-def user_update_profile(*, user: User, full_name: str, phone: str, is_shipper: bool) -> User:
-    """Change a user's name, phone and shipper role. An account keeps at least one role: a user
-    who is not a courier cannot stop being a shipper."""
+def user_update_profile(
+    *, user: User, full_name: str, phone: str, is_shipper: bool, time_zone: str | None = None
+) -> User:
+    """Change a user's name, phone, shipper role and time zone (None: kept; "": the
+    operator's). An account keeps at least one role: a user who is not a courier cannot stop
+    being a shipper."""
     locked = User.objects.select_for_update().get(pk=user.pk)
     full_name, phone = full_name.strip(), phone.strip()
     errors: dict[str, list[str]] = {}
@@ -66,6 +74,8 @@ def user_update_profile(*, user: User, full_name: str, phone: str, is_shipper: b
         errors["full_name"] = ["The name may be at most 150 characters."]
     if len(phone) > 32:
         errors["phone"] = ["The phone number may be at most 32 characters."]
+    if time_zone and (problem := zone_problem(time_zone)):
+        errors["time_zone"] = [problem]
     if errors:
         raise ApplicationError("The profile has invalid fields.", code="invalid", fields=errors)
     if not (is_shipper or locked.is_courier):
@@ -74,8 +84,11 @@ def user_update_profile(*, user: User, full_name: str, phone: str, is_shipper: b
             code="no_role",
         )
     locked.full_name, locked.phone, locked.is_shipper = full_name, phone, is_shipper
-    locked.save(update_fields=["full_name", "phone", "is_shipper"])
+    if time_zone is not None:
+        locked.time_zone = time_zone
+    locked.save(update_fields=["full_name", "phone", "is_shipper", "time_zone"])
     user.full_name, user.phone, user.is_shipper = full_name, phone, is_shipper
+    user.time_zone = locked.time_zone
     return user
 
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.accounts.models import User
+from marketplace.core.timezones import local_clock
 from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery
 from marketplace.lifecycle import steps
@@ -53,7 +54,7 @@ def offer_accept(*, offer_id: int, courier: User) -> Delivery:
         kind="parcel_assigned",
         title=f"A courier is taking parcel #{parcel.pk}",
         body=f"{courier.get_short_name()} will pick it up around "
-        f"{timezone.localtime(delivery.predicted_pickup_at):%H:%M}.",
+        f"{local_clock(delivery.predicted_pickup_at, parcel.shipper)}.",
         data={"parcel_id": parcel.pk, "delivery_id": delivery.pk},
     )
     return delivery

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 
+from marketplace.core.timezones import in_zone_of, local_clock
 from marketplace.deliveries.models import Delivery
 from marketplace.notifications.models import RecipientMessage
 from marketplace.notifications.recipients import recipient_messages_record
@@ -17,7 +18,9 @@ from marketplace.tracking.models import TrackingLink
 
 
 def _when(value: datetime) -> str:
-    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    """A date and time in the active zone and language, naming the zone."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
 
 
 def recipient_tell(
@@ -29,7 +32,9 @@ def recipient_tell(
     link, _ = TrackingLink.objects.get_or_create(delivery=delivery)
     url = settings.SITE_URL.rstrip("/") + reverse("tracking:public_track", args=[link.token])
     sender = parcel.merchant.name if parcel.merchant else parcel.pickup_contact_name
-    with translation.override(parcel.recipient_language or None):  # dates in their language
+    # Dates in the recipient's language; times in the sender's zone (the recipient has no
+    # account: the shipper's zone is the best guess of where the parcel goes).
+    with translation.override(parcel.recipient_language or None), in_zone_of(parcel.shipper):
         window_start = _when(parcel.delivery_window_start)
         window_end = _when(parcel.delivery_window_end)
     return recipient_messages_record(
@@ -46,7 +51,7 @@ def recipient_tell(
             "description": parcel.description,
             "window_start": window_start,
             "window_end": window_end,
-            "eta": timezone.localtime(eta).strftime("%H:%M") if eta else "",
+            "eta": local_clock(eta, parcel.shipper) if eta else "",
             "code_needed": parcel.pin_required,
             "tracking_url": url,
         },

@@ -59,6 +59,7 @@ from marketplace.core.exceptions import (
 )
 from marketplace.core.geo import WGS84, haversine_lonlat_m
 from marketplace.core.layers import group_send_many
+from marketplace.core.timezones import local_clock
 from marketplace.core.transactions import run_on_commit
 from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.notifications.services import notify
@@ -606,7 +607,7 @@ def _announce_arrival(move: _Moved, *, distance_m: float, now: datetime) -> bool
         return False
     delivery = Delivery.objects.select_related("parcel__shipper").get(pk=move.delivery_id)
     parcel = delivery.parcel
-    eta = timezone.localtime(move.eta).strftime("%H:%M")
+    eta = local_clock(move.eta, parcel.shipper)
     notify(
         user=parcel.shipper,
         kind="courier_arriving",

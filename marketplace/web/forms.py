@@ -24,6 +24,7 @@ from marketplace.core.exceptions import ApplicationError
 from marketplace.core.geo import GeometryError, make_point
 from marketplace.core.money import minor_exponent
 from marketplace.core.sizes import SizeClass
+from marketplace.core.timezones import zone_names, zone_problem
 from marketplace.parcels import options
 from marketplace.parcels.models import Parcel
 
@@ -104,8 +105,17 @@ class SignupForm(ErrorSummaryMixin, forms.Form):
         help_text="Only for couriers: what you travel with decides which parcels fit.",
     )
 
+    # Filled in by the browser (static/js/time-zone-guess.js); a guess we do not know is dropped.
+    time_zone = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput(
+        attrs={"data-time-zone-guess": ""}
+    ))  # fmt: skip
+
     # Service error codes (marketplace.accounts.services.user_register) -> the field they are about.
     CODE_FIELDS = {"email_taken": "email", "weak_password": "password1", "no_role": None}
+
+    def clean_time_zone(self) -> str:
+        guess = self.cleaned_data.get("time_zone") or ""
+        return "" if zone_problem(guess) else guess
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -157,6 +167,11 @@ class ProfileForm(ErrorSummaryMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
     is_shipper = forms.BooleanField(label="I send parcels (shipper role)", required=False)
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Pages, e-mails and notifications show times in this zone.",
+    )
 
     # Service error codes -> the field they are about.
     CODE_FIELDS = {"no_role": "is_shipper"}
@@ -164,10 +179,21 @@ class ProfileForm(ErrorSummaryMixin, forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         kwargs.setdefault(
             "initial",
-            {"full_name": user.full_name, "phone": user.phone, "is_shipper": user.is_shipper},
+            {
+                "full_name": user.full_name,
+                "phone": user.phone,
+                "is_shipper": user.is_shipper,
+                "time_zone": user.time_zone,
+            },
         )
         super().__init__(*args, **kwargs)
         self.user = user
+        zones = self.fields["time_zone"]
+        assert isinstance(zones, forms.ChoiceField)
+        zones.choices = [
+            ("", f"The site's ({settings.TIME_ZONE})"),
+            *((name, name.replace("_", " ")) for name in zone_names()),
+        ]
         if user.is_shipper and not user.is_courier:
             del self.fields["is_shipper"]
         elif user.is_courier:
@@ -182,6 +208,7 @@ class ProfileForm(ErrorSummaryMixin, forms.Form):
             "full_name": data["full_name"],
             "phone": data["phone"],
             "is_shipper": data["is_shipper"] if shown else self.user.is_shipper,
+            "time_zone": data["time_zone"],
         }
 
     def add_service_error(self, exc: ApplicationError) -> None:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", accounts.EmailLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     path("profile/", accounts.profile, name="profile"),
+    path("profile/data/", accounts.profile_data, name="profile_data"),
     path("parcels/", parcels.dashboard, name="dashboard"),
     path("parcels/new/", parcels.parcel_create, name="parcel_create"),
     path("parcels/quote/", parcels.parcel_quote, name="parcel_quote"),

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from marketplace.accounts.models import CourierProfile, User, VehicleType
 from marketplace.core.sizes import SizeClass
+from marketplace.core.timezones import zone_of, zone_problem
 
 
 class CourierProfileSerializer(serializers.ModelSerializer):
@@ -25,9 +26,20 @@ class CourierProfileInputSerializer(serializers.Serializer):
     corridor_m = serializers.IntegerField(min_value=50, max_value=20_000, required=False)
 
 
+def _validate_time_zone(value: str) -> None:
+    if value and (problem := zone_problem(value)):
+        raise serializers.ValidationError(problem)
+
+
 class UserSerializer(serializers.ModelSerializer):
     courier_profile = CourierProfileSerializer(read_only=True)
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
+    time_zone = serializers.SerializerMethodField(
+        help_text="The IANA zone this person's times are shown in: their own, else the operator's."
+    )
+
+    def get_time_zone(self, user: User) -> str:
+        return zone_of(user).key
 
     class Meta:
         model = User
@@ -40,6 +52,7 @@ class UserSerializer(serializers.ModelSerializer):
             "is_courier",
             "roles",
             "courier_profile",
+            "time_zone",
             "date_joined",
         ]
         read_only_fields = ["id", "email", "is_courier", "roles", "date_joined"]
@@ -49,6 +62,13 @@ class UserUpdateSerializer(serializers.Serializer):
     full_name = serializers.CharField(max_length=150, required=False)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
     is_shipper = serializers.BooleanField(required=False)
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        validators=[_validate_time_zone],
+        help_text="IANA name such as Europe/Berlin; empty: the operator's zone.",
+    )
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -61,6 +81,14 @@ class RegisterSerializer(serializers.Serializer):
     is_shipper = serializers.BooleanField(default=True)
     is_courier = serializers.BooleanField(default=False)
     vehicle_type = serializers.ChoiceField(choices=VehicleType.choices, required=False)
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[_validate_time_zone],
+        help_text="IANA name such as Europe/Berlin; empty: the operator's zone.",
+    )
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -8,5 +8,6 @@ urlpatterns = [
     path("auth/token/refresh/", views.RefreshApi.as_view(), name="api-token-refresh"),
     path("auth/logout/", views.LogoutApi.as_view(), name="api-logout"),
     path("me/", views.MeApi.as_view(), name="api-me"),
+    path("me/data/", views.MyDataApi.as_view(), name="api-my-data"),
     path("me/courier-profile/", views.CourierProfileApi.as_view(), name="api-courier-profile"),
 ]

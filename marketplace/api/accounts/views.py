@@ -1,6 +1,7 @@
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -27,6 +28,7 @@ from marketplace.api.accounts.serializers import (
 )
 from marketplace.api.users import api_user
 from marketplace.core.exceptions import ApplicationError
+from marketplace.lifecycle.personal_data import personal_data_download
 
 
 class AuthThrottleMixin:
@@ -63,6 +65,18 @@ class RefreshApi(AuthThrottleMixin, TokenRefreshView):
 
 class LogoutApi(AuthThrottleMixin, TokenBlacklistView):
     """Blacklist a refresh token (log out this device)."""
+
+
+class MyDataApi(APIView):
+    """Download everything about me that is mine: a ZIP with data.json and my photos."""
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    def get(self, request: Request) -> HttpResponse:
+        name, body = personal_data_download(user=api_user(request))
+        response = HttpResponse(body, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class MeApi(APIView):

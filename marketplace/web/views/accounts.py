@@ -7,12 +7,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 
 from marketplace.accounts.models import CourierProfile
 from marketplace.accounts.services import user_register, user_update_profile
 from marketplace.core.exceptions import ApplicationError
+from marketplace.lifecycle.personal_data import personal_data_download
 from marketplace.web.forms import (
     EmailAuthenticationForm,
     ProfileForm,
@@ -44,6 +45,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 is_shipper=data["is_shipper"],
                 is_courier=data["is_courier"],
                 vehicle_type=data["vehicle_type"] or None,
+                time_zone=data["time_zone"],
             )
         except ApplicationError as exc:
             form.add_service_error(exc)
@@ -78,3 +80,15 @@ def profile(request: HttpRequest) -> HttpResponse:
         "web/profile.html",
         {"form": form, "courier_profile": courier_profile},
     )
+
+
+@login_required
+def profile_data(request: HttpRequest) -> HttpResponse:
+    """Download my data (a ZIP): GET only, never cached."""
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    name, body = personal_data_download(user=current_user(request))
+    response = HttpResponse(body, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
