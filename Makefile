@@ -121,6 +121,16 @@ bench-webhooks: ## outbound webhooks to a loopback receiver vs a bare requests l
 	@$(BENCH_DB)
 	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false $(PY) manage.py bench_webhooks $(BENCH_HOOKS_ARGS)
 
+# `make bench-api` adds users, parcels and deliveries to the scratch database (name must contain
+# "bench"); its uvicorn gets its own Pub/Sub prefix on Redis 14.
+BENCH_API_ARGS ?=
+.PHONY: bench-api
+bench-api: ## parcel list and batch pings under load beside a bare DRF view (uvicorn, aiohttp); e.g. BENCH_API_ARGS="--rounds 3"
+	@scripts/bootstrap.sh packages venv database redis
+	@$(BENCH_DB)
+	DATABASE_URL='$(BENCH_DATABASE_URL)' DJANGO_DEBUG=false REDIS_URL=redis://127.0.0.1:6379/14 \
+		$(PY) manage.py bench_api $(BENCH_API_ARGS)
+
 # `make bench-live` adds users and deliveries to the scratch database (name must contain "bench").
 # Two uvicorn workers (the box has 2 cores); the Pub/Sub channel names get their own prefix.
 BENCH_LIVE_ARGS ?= --workers 2

@@ -1,3 +1,4 @@
+import environ
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -12,6 +13,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("marketplace.web.returns_urls")),
     path("", include("marketplace.web.urls")),
 ]
+# The bare DRF view that `manage.py bench_api` compares the API with: only on a server started
+# with BENCH_BARE_VIEW=true in its environment (the bench's own uvicorn), never by default.
+if getattr(settings, "BENCH_BARE_VIEW", environ.Env().bool("BENCH_BARE_VIEW", default=False)):
+    from marketplace.bench.rest.bare import urlpatterns as bench_bare
+
+    urlpatterns[:0] = bench_bare
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 

@@ -4,6 +4,8 @@ sent), so that browsers see the code too (marketplace.core.websocket)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -46,3 +48,12 @@ def joined_groups() -> dict[str, set[str]]:
     """The groups (with their member channels) joined in this event loop's Redis Pub/Sub layer."""
     layer: Any = get_channel_layer()
     return {g: set(members) for g, members in layer._get_layer().groups.items() if members}
+
+
+async def next_frame(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The next frame of this type on a real (websockets) client, skipping others."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == kind:
+                return frame  # type: ignore[no-any-return]

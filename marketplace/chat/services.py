@@ -40,7 +40,7 @@ from marketplace.core.exceptions import (
     TooManyAttemptsError,
 )
 from marketplace.core.images import clean_photo
-from marketplace.core.transactions import run_on_commit
+from marketplace.core.transactions import run_on_commit_or_log
 from marketplace.deliveries.models import Delivery
 from marketplace.notifications.models import Notification
 from marketplace.notifications.services import notifications_mark_read, notify
@@ -61,7 +61,7 @@ def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
         if layer is not None:
             async_to_sync(layer.group_send)(group, event)
 
-    run_on_commit(send)
+    run_on_commit_or_log(send, "chat broadcast")
 
 
 def _access_or_404(*, delivery: Delivery, user: Any) -> Any:

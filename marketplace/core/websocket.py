@@ -22,11 +22,17 @@ Close codes (documented in docs/live.md):
     4403 not allowed (not a party of this delivery, or the feature is not open to you now)
     4404 no such object
     4409 closed (e.g. a conversation closed to new messages)
+    1013 try again later: the channel layer (Redis) is unreachable. A socket open when Redis goes
+         is closed with it within about LAYER_CHECK_SECONDS, and new ones are accepted and closed
+         with it until Redis is back; what was stored meanwhile is fetched from the REST API
+         (chat: `since_id`), since broadcasts are lost while Redis is down.
 A malformed frame never closes the socket: it gets an error frame `{"type": "error", ...}`.
 """
 
 from __future__ import annotations
 
+import logging
+from contextlib import suppress
 from enum import IntEnum
 from typing import Any
 from urllib.parse import parse_qs
@@ -34,6 +40,7 @@ from urllib.parse import parse_qs
 from channels.auth import AuthMiddlewareStack
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
@@ -44,6 +51,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from marketplace.core import metrics
 from marketplace.core.json_input import JSONInputError, loads_bounded
+from marketplace.core.layers import LAYER_ERRORS, layer_watch
+
+log = logging.getLogger(__name__)
 
 
 class CloseCode(IntEnum):
@@ -52,6 +62,7 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     NOT_FOUND = 4404
     CLOSED = 4409
+    TRY_AGAIN_LATER = 1013  # RFC 6455's registry: the channel layer (Redis) is unreachable
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -130,6 +141,34 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.joined: list[str] = []
+        self.connect_received = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' consumer, except that a channel-layer call that fails (Redis is down:
+        making the socket's channel, joining a group, sending typing) closes the socket with
+        1013 rather than failing the handshake with HTTP 500 or dropping the connection
+        without a close frame."""
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as exc:
+            name = type(exc).__name__
+            log.warning("channel layer unavailable, closing with 1013: %s: %s", name, exc)
+            if not self.connect_received and (await receive())["type"] != "websocket.connect":
+                return
+            if not self.accepted:
+                self.accepted = True
+                await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN_LATER})
+            with suppress(StopConsumer):
+                await self.websocket_disconnect({"code": CloseCode.TRY_AGAIN_LATER})
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.connect_received = True
+        await super().websocket_connect(message)
+
+    async def layer_lost(self) -> None:
+        """Called by the layer's watch when Redis stops answering (core.layers.LayerWatch)."""
+        await self.close(code=CloseCode.TRY_AGAIN_LATER)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -174,6 +213,9 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
             raise RuntimeError("A refused client joins no group.")
         await self.channel_layer.group_add(group, self.channel_name)
         self.joined.append(group)
+        watch = layer_watch()
+        if watch is not None:
+            watch.add(self, self.layer_lost)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch, without its `aclose_old_connections()` before every message: that
@@ -190,8 +232,14 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
         if self.counted:
             self.counted = False
             metrics.WEBSOCKETS.labels(consumer=type(self).__name__).dec()
+        watch = layer_watch() if self.joined else None
+        if watch is not None:
+            watch.discard(self)
         for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except LAYER_ERRORS as exc:  # left in this process all the same
+                log.warning("channel layer unavailable, leaving %s: %s", group, exc)
         self.joined = []
         await super().websocket_disconnect(message)
 

@@ -12,7 +12,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from marketplace.core.transactions import run_on_commit
+from marketplace.core.transactions import run_on_commit, run_on_commit_or_log
 from marketplace.notifications import push
 from marketplace.notifications.models import Notification
 
@@ -39,11 +39,12 @@ def notify(
     notification = Notification.objects.create(
         user=user, kind=kind, title=title[:200], body=body[:1000], data=data or {}
     )
+    run_on_commit_or_log(lambda: _broadcast(notification), "notification broadcast")
     run_on_commit(lambda: _deliver(notification))
     return notification
 
 
-def _deliver(notification: Notification) -> None:
+def _broadcast(notification: Notification) -> None:
     frame = {
         "type": "notification",
         "id": notification.pk,
@@ -58,6 +59,9 @@ def _deliver(notification: Notification) -> None:
         async_to_sync(layer.group_send)(
             user_group(notification.user_id), {"type": "notify", "frame": frame}
         )
+
+
+def _deliver(notification: Notification) -> None:
     push.provider().send(
         user_id=notification.user_id,
         title=notification.title,

@@ -60,7 +60,7 @@ from marketplace.core.exceptions import (
 from marketplace.core.geo import WGS84, haversine_lonlat_m
 from marketplace.core.layers import group_send_many
 from marketplace.core.timezones import local_clock
-from marketplace.core.transactions import run_on_commit
+from marketplace.core.transactions import run_on_commit_or_log
 from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.notifications.services import notify
 from marketplace.tracking import selectors
@@ -89,7 +89,7 @@ def broadcast_on_commit(group: str, message: dict[str, Any]) -> None:
         if layer is not None:
             async_to_sync(layer.group_send)(group, message)
 
-    run_on_commit(send)
+    run_on_commit_or_log(send, "tracking broadcast")
 
 
 def broadcast_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
@@ -103,7 +103,7 @@ def broadcast_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None
         if layer is not None:
             async_to_sync(group_send_many)(layer, messages)
 
-    run_on_commit(send)
+    run_on_commit_or_log(send, "tracking broadcast")
 
 
 # --- validating pings ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from marketplace.bench.live.server import LiveServer, uvicorn_server
 from tests.factories.accounts import ShipperFactory
+from tests.sockets import next_frame
 from tests.tracking.helpers import new_delivery, pick_up, ping, start
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -32,15 +33,6 @@ def server(transactional_db: Any) -> Iterator[LiveServer]:
 
 def token(user: Any) -> str:
     return str(AccessToken.for_user(user))
-
-
-async def next_frame(ws: Any, kind: str) -> dict[str, Any]:
-    """The next frame of this type (skipping others), within TIMEOUT."""
-    async with asyncio.timeout(TIMEOUT):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == kind:
-                return frame
 
 
 async def refused_status(url: str, **kwargs: Any) -> int:

@@ -42,6 +42,9 @@ from marketplace.parcels import options, selectors
 from marketplace.parcels.held_quotes import held_quote_create
 from marketplace.parcels.models import Parcel
 
+# Columns of a parcel that only matching reads (PostGIS computes them from the points and windows).
+MATCHING_COPIES = ("pickup_merc", "dropoff_merc", "match_range")
+
 
 class ParcelViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Parcel]
@@ -59,7 +62,11 @@ class ParcelViewSet(
     def get_queryset(self) -> QuerySet[Parcel]:
         if getattr(self, "swagger_fake_view", False):
             return Parcel.objects.none()
-        return selectors.parcels_of_shipper(shipper=api_user(self.request))
+        parcels = selectors.parcels_of_shipper(shipper=api_user(self.request))
+        if self.action == "list":
+            # Never shown: not read, so not parsed (two geometries and a range per row).
+            parcels = parcels.defer(*MATCHING_COPIES)
+        return parcels
 
     @extend_schema(request=ParcelInputSerializer, responses={201: ParcelSerializer})
     def create(self, request: Request) -> Response:

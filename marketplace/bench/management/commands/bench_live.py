@@ -31,6 +31,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from marketplace.bench.live import load
 from marketplace.bench.live.seed import deliveries_in_transit
 from marketplace.bench.live.server import uvicorn_server
+from marketplace.bench.scratch import require_scratch
 
 CHAT_P95_MS = 30.0
 PINGS_PER_S = 1_000.0
@@ -61,15 +62,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        name = connection.settings_dict["NAME"]
-        if "bench" not in name and not name.startswith("test_"):
-            raise CommandError(
-                f'Refusing to seed "{name}": use a scratch database whose name contains "bench" '
-                "(e.g. DATABASE_URL=postgis://postgres@127.0.0.1:5432/waypost_bench)."
-            )
         redis_url = options["redis_url"]
-        if not redis_url.startswith(("redis://127.0.0.1", "redis://localhost")):
-            raise CommandError("Only a loopback Redis is allowed (redis://127.0.0.1:...).")
+        require_scratch(redis_url)
+        name = connection.settings_dict["NAME"]
         count = options["deliveries"]
         if not 1 <= count <= 1_000:
             raise CommandError("--deliveries must be between 1 and 1000.")

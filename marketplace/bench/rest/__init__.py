@@ -1,0 +1,1 @@
+"""`bench_api`: the REST API under load from a separate process, beside a bare DRF view."""
