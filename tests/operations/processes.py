@@ -16,7 +16,7 @@ import secrets
 import signal
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -100,17 +100,20 @@ def several_processes(
 
 def _enter_together(stack: ExitStack, managers: list[AbstractContextManager[Any]]) -> list[Any]:
     """Enter the context managers at once, one thread each; `stack` exits every one that was
-    entered, even when another failed (whose own exit already ran)."""
-    with ThreadPoolExecutor(len(managers)) as pool:
-        futures = [pool.submit(manager.__enter__) for manager in managers]
-    error: BaseException | None = None
-    for manager, future in zip(managers, futures, strict=True):
-        if future.exception() is None:
-            stack.push(manager)
-        else:
-            error = error or future.exception()
-    if error is not None:
-        raise error
+    entered, even when another failed (whose own exit already ran) or the wait for them was
+    interrupted (the threads are let finish first)."""
+    pool = ThreadPoolExecutor(len(managers))
+    futures = [pool.submit(manager.__enter__) for manager in managers]
+    try:
+        wait(futures)
+    finally:
+        pool.shutdown(wait=True)
+        for manager, future in zip(managers, futures, strict=True):
+            if future.exception() is None:
+                stack.push(manager)
+    errors = [error for future in futures if (error := future.exception()) is not None]
+    if errors:
+        raise errors[0]
     return [future.result() for future in futures]
 
 

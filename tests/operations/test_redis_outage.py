@@ -161,11 +161,12 @@ def test_chat_and_tracking_survive_redis_stopped_for_30_seconds() -> None:
 
     # then nothing failed while Redis was down: every request answered, none with a 5xx
     log.warning(
-        "Redis outage %.0f s: outcomes %s; sockets closed with %s; new sockets closed with %s;"
+        "Redis outage %.0f s: outcomes %s; sockets closed with %s; %d new sockets closed with %s;"
         " recovered %.2f s after Redis was back; %d messages, %d pings stored",
         OUTAGE_SECONDS,
         dict(report["outcomes"].seen),
         report["open_socket_codes"],
+        len(report["new_socket_codes"]),
         sorted(set(report["new_socket_codes"])),
         report["recovered_in"],
         len(report["posted"]),
@@ -173,7 +174,7 @@ def test_chat_and_tracking_survive_redis_stopped_for_30_seconds() -> None:
     )
     assert report["outcomes"].bad == [], "requests failed or hung while Redis was down"
     assert report["open_socket_codes"] == [TRY_AGAIN_LATER] * 3
-    assert report["new_socket_codes"]
+    assert len(report["new_socket_codes"]) >= 2
     assert set(report["new_socket_codes"]) == {TRY_AGAIN_LATER}
     assert report["recovered_in"] < 10
 
