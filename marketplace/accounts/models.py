@@ -97,6 +97,20 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="IANA name (Europe/Berlin) of the zone times are shown in; empty: the "
         "operator's (TIME_ZONE).",
     )
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Language code (de, fr) of pages, e-mails and push texts; empty: the "
+        "browser's, then the operator's (LANGUAGE_CODE).",
+    )
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the person's account was erased: personal fields were blanked or "
+        "anonymised and the account can no longer log in.",
+    )
 
     objects = UserManager()
 
