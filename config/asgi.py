@@ -28,7 +28,8 @@ def close_request_connections(**kwargs: object) -> None:
     is never used again, yet stays open until it is garbage-collected (dozens of idle ones
     under load, until PostgreSQL refuses clients: "too many clients already"). Django's docs
     say to disable persistent connections under ASGI; this does it for requests only, so
-    CONN_MAX_AGE still serves the threads that keep theirs (the tracking ping writers)."""
+    CONN_MAX_AGE still serves the threads that keep theirs (the tracking ping writers). With
+    the connection pool (DATABASE_POOL, the default) closing hands the connection back to it."""
     connections.close_all()
 
 

@@ -4,7 +4,7 @@ refuses to start without it (django-environ raises ImproperlyConfigured)."""
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import database_pool, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -32,6 +32,7 @@ STRIPE_CONNECT_WEBHOOK_SECRET = _webhook_secret("STRIPE_CONNECT_WEBHOOK_SECRET")
 DATABASES = {"default": env.db_url("DATABASE_URL", engine="django.contrib.gis.db.backends.postgis")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+database_pool(DATABASES["default"], enabled=env.bool("DATABASE_POOL", default=True))
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

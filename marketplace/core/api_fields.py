@@ -15,6 +15,8 @@ from rest_framework import serializers
 from marketplace.core.datetimes import datetime_problem
 from marketplace.core.geo import GeometryError, line_from_geojson, point_from_geojson
 
+_UNSET = object()
+
 POINT_SCHEMA = {
     "type": "object",
     "description": "GeoJSON Point in WGS 84: [longitude, latitude].",
@@ -51,13 +53,24 @@ def _as_geojson(value: GEOSGeometry) -> dict[str, Any]:
 
 @extend_schema_field(POINT_SCHEMA)
 class PointField(serializers.Field):
+    """A GeoJSON Point. A row from core.spatial.with_coordinates carries its coordinates
+    (`<source>_x`, `<source>_y`) instead of the point: they are written as they are."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        x = getattr(instance, f"{self.source}_x", None)
+        if x is not None:
+            return (x, getattr(instance, f"{self.source}_y"))
+        return super().get_attribute(instance)
+
     def to_internal_value(self, data: Any) -> Point:
         try:
             return point_from_geojson(data, where=self.field_name or "point")
         except GeometryError as exc:
             raise serializers.ValidationError(exc.message) from exc
 
-    def to_representation(self, value: Point) -> dict[str, Any]:
+    def to_representation(self, value: Point | tuple[float, float]) -> dict[str, Any]:
+        if isinstance(value, tuple):
+            return {"type": "Point", "coordinates": list(value)}
         return _as_geojson(value)
 
 
@@ -74,7 +87,16 @@ class LineStringField(serializers.Field):
 
 
 class DateTimeField(serializers.DateTimeField):
-    """ISO 8601 with any offset, as DRF's; refused (400) beyond ±14:00 or outside 2000-2100."""
+    """ISO 8601 with any offset, as DRF's; refused (400) beyond ±14:00 or outside 2000-2100.
+    Written in the current zone as DRF's are, looked up once per serializer: DRF asks for it
+    for every value (a context-local lookup, a tenth of a 20-row list's time)."""
+
+    def default_timezone(self) -> Any:
+        root = self.root
+        zone = root.__dict__.get("_current_zone", _UNSET)
+        if zone is _UNSET:
+            zone = root.__dict__["_current_zone"] = super().default_timezone()
+        return zone
 
     def to_internal_value(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from celery import signals
 from django.conf import settings
@@ -112,11 +113,14 @@ def registry() -> CollectorRegistry:
 
 
 @signals.worker_init.connect
-def _serve_worker_metrics(**_: Any) -> None:
-    """A Celery worker's main process serves its pool's metrics on CELERY_METRICS_PORT."""
-    if settings.CELERY_METRICS_PORT:
-        start_http_server(
-            settings.CELERY_METRICS_PORT,
-            addr=settings.CELERY_METRICS_ADDRESS,
-            registry=registry(),
-        )
+def _serve_worker_metrics(**_: Any) -> WSGIServer | None:
+    """A Celery worker's main process serves its pool's metrics on CELERY_METRICS_PORT; the
+    server (its thread is a daemon, gone with the process), or None when no port is set."""
+    if not settings.CELERY_METRICS_PORT:
+        return None
+    server, _thread = start_http_server(
+        settings.CELERY_METRICS_PORT,
+        addr=settings.CELERY_METRICS_ADDRESS,
+        registry=registry(),
+    )
+    return server

@@ -591,3 +591,23 @@ def test_a_courier_with_both_roles_sees_only_their_own_parcels(shipper):
 
     # then
     assert [p["id"] for p in body["results"]] == [mine.pk]
+
+
+def test_the_list_shows_each_parcel_as_its_detail_does(shipper_client, shipper):
+    # The list reads the points' coordinates in SQL and a page with its total in one query;
+    # what it shows must not differ from the detail, which loads the full rows.
+    parcels = [make_parcel(shipper=shipper) for _ in range(3)]
+    make_parcel(shipper=shipper, publish=False)
+    listed = shipper_client.get("/api/v1/parcels/", {"page_size": 2})
+    assert listed.status_code == 200
+    assert listed.json()["count"] == 4
+    second = shipper_client.get("/api/v1/parcels/", {"page_size": 2, "page": 2}).json()
+    rows = listed.json()["results"] + second["results"]
+    assert len(rows) == 4
+    for row in rows:
+        assert row == shipper_client.get(f"/api/v1/parcels/{row['id']}/").json()
+    first = next(row for row in rows if row["id"] == parcels[0].pk)
+    assert first["pickup_point"] == {
+        "type": "Point",
+        "coordinates": [parcels[0].pickup_point.x, parcels[0].pickup_point.y],
+    }

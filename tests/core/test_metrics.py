@@ -183,8 +183,13 @@ def test_celery_tasks_and_the_stripe_webhook_lag_are_measured():
 
 def test_a_worker_serves_its_metrics_on_its_own_port(settings):
     settings.CELERY_METRICS_PORT = port = free_port()
-    metrics._serve_worker_metrics()
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    server = metrics._serve_worker_metrics()
+    assert server is not None
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        server.shutdown()
+        server.server_close()
     assert "# HELP waypost_celery_tasks_total" in text
 
 

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -19,21 +18,11 @@ import psycopg
 import redis
 
 from marketplace.bench.live.server import free_port
+from tests.operations.waiting import wait_until
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 PG_BIN = Path(os.environ.get("WAYPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 START_SECONDS = 30.0
-
-
-def wait_until(condition: object, timeout: float, what: str, every: float = 0.05) -> float:
-    """Poll `condition()` until it is true; the seconds it took. AssertionError after timeout."""
-    assert callable(condition)
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 # --- Redis ----------------------------------------------------------------------------------------
@@ -82,7 +71,7 @@ class RedisServer:
             start_new_session=True,
         )
         log.close()
-        wait_until(self.ping, START_SECONDS, f"redis-server answers on {self.port}")
+        wait_until(self.ping, START_SECONDS, f"redis-server answers on {self.port}", pause=0.05)
 
     def stop(self, sig: signal.Signals = signal.SIGKILL) -> None:
         """Stop the server with `sig` and wait until it is gone (the port is free again)."""

@@ -34,7 +34,8 @@ from marketplace.bench.live.server import LiveServer, uvicorn_server
 from marketplace.parcels.models import Parcel, ParcelEvent
 from tests.api.payloads import parcel_payload
 from tests.factories.accounts import PASSWORD
-from tests.operations.faults_servers import PostgresCluster, postgres_cluster, wait_until
+from tests.operations.faults_servers import PostgresCluster, postgres_cluster
+from tests.operations.waiting import wait_until
 
 pytestmark = pytest.mark.processes
 

@@ -54,6 +54,7 @@ from tests.operations.processes import (
     sigterm_interrupts,
     task_log,
 )
+from tests.operations.waiting import wait_until
 from tests.payments.stripe_fakes import event, fixture, signed, stripe_id
 from tests.sockets import next_frame
 from tests.tracking.helpers import minutes_ago, new_delivery, pick_up, ping, start
@@ -126,15 +127,6 @@ def http(
         headers["Authorization"] = f"Bearer {bearer}"
     url = path if path.startswith("http") else f"{server.http_url}{path}"
     return requests.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 def in_transit() -> Delivery:

@@ -47,6 +47,7 @@ from tests.operations.celery_processes import (
     redis_broker,
     unacked_task_args,
 )
+from tests.operations.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
@@ -140,17 +141,6 @@ class QueuedOnTheBroker:
         self.sender.send_task(DELIVER, args=list(args))
 
 
-def wait_until(condition: Any, timeout: float, what: str, every: Any = None) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        if every is not None:
-            every()
-        time.sleep(SWEEP_SECONDS if every is not None else 0.1)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
-
-
 def settled_unacked(broker: Any) -> list[Any]:
     """The messages taken and never acknowledged once the queue is empty and they stay as they
     are: the survivor's own leave as its tasks finish; the dead worker's stay."""
@@ -215,7 +205,8 @@ def test_a_worker_killed_mid_send_loses_no_webhook_and_keeps_the_order(monkeypat
             lambda: not pending.exists() and queued(broker) == 0,
             60,
             "every delivery succeeded",
-            every=lambda: sender.send_task(RETRY_DUE),
+            pause=SWEEP_SECONDS,
+            between=lambda: sender.send_task(RETRY_DUE),
         )
         arrivals = receiver.arrived()
 

@@ -31,6 +31,7 @@ from tests.operations.celery_processes import (
     redis_broker,
     unacked_task_args,
 )
+from tests.operations.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
@@ -42,15 +43,6 @@ SWEEP_SECONDS = 5
 SWEEP_ENV = {"TASK_SWEEP_SECONDS": str(SWEEP_SECONDS), "TASK_SWEEP_GRACE_SECONDS": "1"}
 MATCH_PARCEL = "marketplace.matching.tasks.match_parcel"
 log = logging.getLogger(__name__)
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 def lock_waiters() -> int:

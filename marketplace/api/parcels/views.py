@@ -37,6 +37,7 @@ from marketplace.api.parcels.serializers import (
 from marketplace.api.users import api_user
 from marketplace.core.parsers import WITH_UPLOADS
 from marketplace.core.permissions import IsCourier, IsShipper
+from marketplace.core.spatial import columns_except, with_coordinates
 from marketplace.lifecycle import cancelling, posting
 from marketplace.parcels import options, selectors
 from marketplace.parcels.held_quotes import held_quote_create
@@ -44,6 +45,8 @@ from marketplace.parcels.models import Parcel
 
 # Columns of a parcel that only matching reads (PostGIS computes them from the points and windows).
 MATCHING_COPIES = ("pickup_merc", "dropoff_merc", "match_range")
+LIST_POINTS = ("pickup_point", "dropoff_point")
+LIST_COLUMNS = columns_except(Parcel, *MATCHING_COPIES, *LIST_POINTS)
 
 
 class ParcelViewSet(
@@ -64,8 +67,9 @@ class ParcelViewSet(
             return Parcel.objects.none()
         parcels = selectors.parcels_of_shipper(shipper=api_user(self.request))
         if self.action == "list":
-            # Never shown: not read, so not parsed (two geometries and a range per row).
-            parcels = parcels.defer(*MATCHING_COPIES)
+            # Matching's copies are never shown: not read, so not parsed. The points are shown
+            # from coordinates PostGIS reads (no geometry parsed per row either).
+            parcels = with_coordinates(parcels.only(*LIST_COLUMNS), *LIST_POINTS)
         return parcels
 
     @extend_schema(request=ParcelInputSerializer, responses={201: ParcelSerializer})
