@@ -28,6 +28,9 @@ RUN DJANGO_SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret-build-only
     DJANGO_ALLOWED_HOSTS=build.invalid \
     DATABASE_URL=postgis://build@127.0.0.1:5432/build \
     python manage.py collectstatic --noinput
+# The translations (locale/*/LC_MESSAGES/django.po; the .mo files are not committed), compiled
+# by Babel, a dependency already: no gettext in the image.
+RUN pybabel compile --domain django --directory locale --statistics
 
 # Run as an unprivileged user; uploads (DJANGO_MEDIA_ROOT) go to /data/media, a volume.
 RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home waypost \

@@ -4,10 +4,14 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
+from marketplace.web.views.languages import language_choose
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("webhooks/stripe/", include("marketplace.api.stripe_webhooks")),
+    # The language chooser (Django's set_language, storing a signed-in person's choice).
+    path("i18n/setlang/", language_choose, name="set_language"),
     path("", include("marketplace.web.tracking_urls")),
     path("", include("marketplace.web.chat_urls")),
     path("", include("marketplace.web.returns_urls")),

@@ -5,6 +5,7 @@
 #   database  a PostgreSQL to use (see below), its database, and the postgis/btree_gist extensions
 #   redis     (with WITH_REDIS=1) a Redis for the tests, started on 127.0.0.1 if none answers
 #   migrate   manage.py migrate, local settings
+#   messages  compile the translations (locale/*/LC_MESSAGES/django.po -> .mo, not committed)
 #
 # Usage: scripts/bootstrap.sh [STEP...]   (no steps: all of them, in the order above)
 #
@@ -25,7 +26,8 @@ step_packages() {
     say "packages: not a Debian system; make sure PostGIS, GDAL (and Chromium for tests) are installed"
     return 0
   fi
-  local wanted=("postgresql-$PG_MAJOR-postgis-3" gdal-bin) missing=() pkg
+  # gettext: msgfmt compiles the translations, xgettext (makemessages) checks them in the tests.
+  local wanted=("postgresql-$PG_MAJOR-postgis-3" gdal-bin gettext) missing=() pkg
   if [[ ${WITH_BROWSER:-0} == 1 ]]; then wanted+=(chromium); fi
   for pkg in "${wanted[@]}"; do
     dpkg_installed "$pkg" || missing+=("$pkg")
@@ -139,15 +141,24 @@ step_migrate() {
   DJANGO_SETTINGS_MODULE=config.settings.local quietly "$PY" manage.py migrate --noinput
 }
 
+step_messages() {
+  [[ -x $PY ]] || die "messages: run the venv step first"
+  command -v msgfmt >/dev/null || die "messages: msgfmt is missing. Install gettext, then run this again:
+    sudo apt-get update && sudo apt-get install -y gettext"
+  say "messages: compiling locale/*/LC_MESSAGES/django.po"
+  DJANGO_SETTINGS_MODULE=config.settings.local quietly "$PY" manage.py compilemessages \
+    --ignore=.venv --ignore=var --ignore=.git --ignore=node_modules
+}
+
 steps=("$@")
 if ((${#steps[@]} == 0)); then
-  steps=(packages venv database migrate)
-  if [[ ${WITH_REDIS:-0} == 1 ]]; then steps=(packages venv database redis migrate); fi
+  steps=(packages venv database migrate messages)
+  if [[ ${WITH_REDIS:-0} == 1 ]]; then steps=(packages venv database redis migrate messages); fi
 fi
 mkdir -p "$VAR/log"
 : >"$LOG"
 for step in "${steps[@]}"; do
-  declare -F "step_$step" >/dev/null || die "unknown step '$step' (packages venv database redis migrate)"
+  declare -F "step_$step" >/dev/null || die "unknown step '$step' (packages venv database redis migrate messages)"
   "step_$step"
 done
 say "bootstrap: ${steps[*]}: done in ${SECONDS}s"

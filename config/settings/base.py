@@ -72,11 +72,15 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The chooser's cookie, else Accept-Language, else LANGUAGE_CODE (docs/languages.md).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The signed-in person's time zone, else the operator's (marketplace/core/timezones.py).
     "marketplace.core.timezones.TimeZoneMiddleware",
+    # The signed-in person's own language (User.language) wins (marketplace/core/languages.py).
+    "marketplace.core.languages.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -113,6 +117,26 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+
+def database_pool(database: dict[str, Any], *, enabled: bool) -> None:
+    """Keep a pool of connections per process (psycopg_pool, Django's OPTIONS["pool"]) instead
+    of a connection per request: under ASGI every request runs in a context of its own, so
+    without a pool each one opens (and config/asgi.py closes) a PostgreSQL connection. A pooled
+    connection is checked before it is handed out, so a restarted PostgreSQL costs no request
+    more than a check (Django passes CONN_HEALTH_CHECKS on as the pool's `check`). Django
+    refuses CONN_MAX_AGE with a pool: the pool keeps them."""
+    if not enabled:
+        return
+    database["CONN_MAX_AGE"] = 0
+    database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+
+
+database_pool(DATABASES["default"], enabled=env.bool("DATABASE_POOL", default=False))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # GDAL/GEOS from the OS. Debian names the libraries with their ABI number; allow overrides.
@@ -131,11 +155,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- i18n -------------------------------------------------------------------------------------
-LANGUAGE_CODE = "en"
+# --- i18n (docs/languages.md) ------------------------------------------------------------------
+# The operator's language: what everyone reads whose browser asks for none of LANGUAGES.
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+# Our catalogs: locale/<code>/LC_MESSAGES/django.po, compiled by `scripts/bootstrap.sh messages`.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates and decimals follow the reader's language (Django's formats); money, weights and
+# distances are formatted by marketplace/core/money.py and the `waypost` template filters, with
+# thousands grouped there only (a global USE_THOUSAND_SEPARATOR would group ids in URLs too).
 
 # --- static and media ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -179,7 +210,8 @@ LEAFLET_CONFIG = {
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, answering in the token user's language (marketplace/core/languages.py).
+        "marketplace.core.languages.LanguageJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -191,7 +223,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "marketplace.core.pagination.DefaultPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "marketplace.core.filters.FilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -477,6 +509,19 @@ TRACKING_MAX_PING_AGE_HOURS = env.int("TRACKING_MAX_PING_AGE_HOURS", default=24)
 TRACKING_MAX_BATCH = env.int("TRACKING_MAX_BATCH", default=500)
 CELERY_BEAT_SCHEDULE["purge-old-pings"] = {
     "task": "marketplace.tracking.tasks.purge_old_pings",
+    "schedule": 3600.0,
+}
+
+# --- personal data: retention (issue 14; docs/personal-data.md) ----------------------------------
+# Days after a delivery finished (delivered, or its last change if cancelled, handed back or sent
+# back) before its positions, chat photos, and proof photo and signature are deleted; never while
+# the delivery is open, its parcel on its way back or its payment disputed (task
+# purge_personal_data).
+RETENTION_POSITIONS_DAYS = env.int("RETENTION_POSITIONS_DAYS", default=30)
+RETENTION_CHAT_IMAGES_DAYS = env.int("RETENTION_CHAT_IMAGES_DAYS", default=180)
+RETENTION_PROOF_DAYS = env.int("RETENTION_PROOF_DAYS", default=365)
+CELERY_BEAT_SCHEDULE["purge-personal-data"] = {
+    "task": "marketplace.lifecycle.tasks.purge_personal_data",
     "schedule": 3600.0,
 }
 

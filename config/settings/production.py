@@ -32,7 +32,7 @@ STRIPE_CONNECT_WEBHOOK_SECRET = _webhook_secret("STRIPE_CONNECT_WEBHOOK_SECRET")
 DATABASES = {"default": env.db_url("DATABASE_URL", engine="django.contrib.gis.db.backends.postgis")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-database_pool(DATABASES["default"], enabled=env.bool("DATABASE_POOL", default=True))
+database_pool(DATABASES["default"], enabled=env.bool("DATABASE_POOL", default=False))
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -9,17 +9,18 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.models import TimeStampedModel
 from marketplace.core.sizes import SizeClass
 
 
 class VehicleType(models.TextChoices):
-    FOOT = "foot", "On foot / public transport"
-    BIKE = "bike", "Bicycle"
-    CARGO_BIKE = "cargo_bike", "Cargo bike"
-    CAR = "car", "Car"
-    VAN = "van", "Van"
+    FOOT = "foot", gettext_lazy("On foot / public transport")
+    BIKE = "bike", gettext_lazy("Bicycle")
+    CARGO_BIKE = "cargo_bike", gettext_lazy("Cargo bike")
+    CAR = "car", gettext_lazy("Car")
+    VAN = "van", gettext_lazy("Van")
 
 
 # What each vehicle takes by default, the corridor (metres from the route) a courier accepts, and
@@ -144,10 +145,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class VerificationStatus(models.TextChoices):
-    PENDING = "pending", "Pending review"
-    VERIFIED = "verified", "Verified"
-    REJECTED = "rejected", "Rejected"
-    SUSPENDED = "suspended", "Suspended"
+    PENDING = "pending", gettext_lazy("Pending review")
+    VERIFIED = "verified", gettext_lazy("Verified")
+    REJECTED = "rejected", gettext_lazy("Rejected")
+    SUSPENDED = "suspended", gettext_lazy("Suspended")
 
 
 class CourierProfile(TimeStampedModel):

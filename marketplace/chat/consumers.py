@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.utils.translation import gettext
 
 from marketplace.chat import selectors, services
 from marketplace.core.exceptions import ApplicationError
@@ -59,7 +60,7 @@ def _connect_check(delivery_id: int, user: Any) -> CloseCode | None:
 def _delivery(delivery_id: int) -> Any:
     delivery = selectors.chat_delivery(delivery_id=delivery_id)
     if delivery is None:  # deliveries are never deleted; be safe anyway
-        raise ApplicationError("No such conversation.", code="not_found")
+        raise ApplicationError(gettext("No such conversation."), code="not_found")
     return delivery
 
 
@@ -74,7 +75,7 @@ def _read(delivery_id: int, user: Any, message_id: int) -> None:
 def _typing_refusal(delivery_id: int, user: Any) -> ApplicationError | None:
     access = selectors.chat_access(delivery=_delivery(delivery_id), user=user)
     if access is None:
-        return ApplicationError("No such conversation.", code="not_found")
+        return ApplicationError(gettext("No such conversation."), code="not_found")
     return access.refusal()
 
 

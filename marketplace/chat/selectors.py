@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.chat.masking import mask_contacts
 from marketplace.chat.models import Conversation, Message, ReadReceipt
@@ -61,11 +62,13 @@ class ChatAccess:
             return None
         if self.role == SUPPORT and not self.closed:
             return NotAllowedError(
-                "Staff can write in a conversation only while the parcel's payment is disputed.",
+                gettext(
+                    "Staff can write in a conversation only while the parcel's payment is disputed."
+                ),
                 code="read_only",
             )
         return ConflictError(
-            "This conversation is closed to new messages. Its history stays readable.",
+            gettext("This conversation is closed to new messages. Its history stays readable."),
             code="conversation_closed",
         )
 

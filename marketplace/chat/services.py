@@ -24,6 +24,7 @@ from django.db.models import Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.chat.masking import mask_contacts
 from marketplace.chat.models import Conversation, Message, ReadReceipt
@@ -40,6 +41,7 @@ from marketplace.core.exceptions import (
     TooManyAttemptsError,
 )
 from marketplace.core.images import clean_photo
+from marketplace.core.languages import in_language_of
 from marketplace.core.transactions import run_on_commit_or_log
 from marketplace.deliveries.models import Delivery
 from marketplace.notifications.models import Notification
@@ -67,7 +69,7 @@ def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
 def _access_or_404(*, delivery: Delivery, user: Any) -> Any:
     access = chat_access(delivery=delivery, user=user)
     if access is None:
-        raise NotFoundError("No such conversation.")
+        raise NotFoundError(gettext("No such conversation."))
     return access
 
 
@@ -79,7 +81,9 @@ def conversation_get_or_create(*, delivery: Delivery) -> Conversation:
 def _clean_body(body: str) -> str:
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROL).strip()
     if len(body) > settings.CHAT_MAX_LENGTH:
-        message = f"A message may be at most {settings.CHAT_MAX_LENGTH} characters long."
+        message = gettext("A message may be at most %(CHAT_MAX_LENGTH)s characters long.") % {
+            "CHAT_MAX_LENGTH": settings.CHAT_MAX_LENGTH
+        }
         raise ApplicationError(message, code="too_long", fields={"body": [message]})
     return body
 
@@ -101,7 +105,8 @@ def _rate_limit(*, user: Any) -> None:
     free_at = (oldest or now) + window  # when the oldest message in the window leaves it
     wait = max(1, math.ceil((free_at - now).total_seconds()))
     raise TooManyAttemptsError(
-        f"You are sending messages too fast. Try again in {wait} seconds.",
+        gettext("You are sending messages too fast. Try again in %(wait)s seconds.")
+        % {"wait": wait},
         code="rate_limited",
         extra={"retry_after": wait},
     )
@@ -118,7 +123,6 @@ def _notify_recipients(
     preview = message.body if conversation.share_contacts else mask_contacts(message.body)
     if len(preview) > PREVIEW_CHARS:
         preview = preview[: PREVIEW_CHARS - 1] + "…"
-    body = f"{sender.get_short_name()}: {preview or 'sent a photo'}"
     for user in _recipients(delivery=delivery, sender=sender):
         # One query: a message from the others after the user's read receipt (or any, without
         # one) and before this one.
@@ -133,10 +137,13 @@ def _notify_recipients(
         )
         if already_unread:
             continue  # they were told about this unread streak already
+        with in_language_of(user):
+            title = gettext("New message about parcel #%(parcel)s") % {"parcel": delivery.parcel_id}
+            body = f"{sender.get_short_name()}: {preview or gettext('sent a photo')}"
         notify(
             user=user,
             kind=NOTIFICATION_KIND,
-            title=f"New message about parcel #{delivery.parcel_id}",
+            title=title,
             body=body,
             data={
                 "delivery_id": delivery.pk,
@@ -166,7 +173,7 @@ def message_post(*, delivery: Delivery, sender: Any, body: str = "", image: Any 
     body = _clean_body(body)
     picture = clean_photo(image, field="image") if image else None
     if not body and picture is None:
-        why = "Write a message or attach a photo."
+        why = gettext("Write a message or attach a photo.")
         raise ApplicationError(why, code="empty", fields={"body": [why]})
 
     with transaction.atomic():
@@ -242,7 +249,8 @@ def conversation_set_share_contacts(*, delivery: Delivery, actor: Any, share: bo
     access = _access_or_404(delivery=delivery, user=actor)
     if access.role != SHIPPER:
         raise NotAllowedError(
-            "Only the shipper decides whether contact details are shown.", code="not_shipper"
+            gettext("Only the shipper decides whether contact details are shown."),
+            code="not_shipper",
         )
     conversation_get_or_create(delivery=delivery)
     conversation = Conversation.objects.select_for_update().get(delivery=delivery)

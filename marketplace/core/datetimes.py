@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from django.utils.translation import gettext
+
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # The widest offsets in use on Earth: UTC-12:00 (Baker Island) to UTC+14:00 (Kiribati).
@@ -16,8 +18,11 @@ def datetime_problem(value: datetime) -> str | None:
     """Why a time given to us cannot be taken, or None. A naive value is checked as UTC."""
     offset = value.utcoffset()
     if offset is not None and abs(offset) > MAX_OFFSET:
-        return "The UTC offset must lie between -14:00 and +14:00."
+        return gettext("The UTC offset must lie between -14:00 and +14:00.")
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if not EARLIEST <= aware <= LATEST:
-        return f"Times must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}."
+        return gettext("Times must lie between %(EARLIEST)s and %(LATEST)s.") % {
+            "EARLIEST": format(EARLIEST, "%Y-%m-%d"),
+            "LATEST": format(LATEST, "%Y-%m-%d"),
+        }
     return None

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -77,7 +78,9 @@ def _flatten(detail: Any) -> Any:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, RequestDataTooBig):  # request.data over DATA_UPLOAD_MAX_MEMORY_SIZE
-        message = f"The request body may be at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        message = gettext(
+            "The request body may be at most %(DATA_UPLOAD_MAX_MEMORY_SIZE)s bytes."
+        ) % {"DATA_UPLOAD_MAX_MEMORY_SIZE": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
         too_large = {"code": "payload_too_large", "message": message}
         return Response({"error": too_large}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ApplicationError):
@@ -105,7 +108,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         response.data = {
             "error": {
                 "code": "invalid",
-                "message": "The request has invalid fields.",
+                "message": gettext("The request has invalid fields."),
                 "fields": _flatten(fields),
             }
         }

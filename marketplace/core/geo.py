@@ -11,6 +11,7 @@ from typing import Any
 
 import polyline as polyline_codec
 from django.contrib.gis.geos import LineString, Point
+from django.utils.translation import gettext
 
 from marketplace.core.exceptions import ApplicationError
 from marketplace.core.json_input import JSONInputError, loads_bounded
@@ -26,20 +27,32 @@ class GeometryError(ApplicationError):
 
 def _coordinate(value: Any, where: str) -> tuple[float, float]:
     if not isinstance(value, list | tuple) or len(value) not in (2, 3):
-        raise GeometryError(f"{where}: a position is [longitude, latitude].")
+        raise GeometryError(
+            gettext("%(where)s: a position is [longitude, latitude].") % {"where": where}
+        )
     lon, lat = value[0], value[1]
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lon, lat)):
-        raise GeometryError(f"{where}: longitude and latitude must be numbers.")
+        raise GeometryError(
+            gettext("%(where)s: longitude and latitude must be numbers.") % {"where": where}
+        )
     try:  # an integer like 10**400 has no float: OverflowError, not a 500
         finite = all(math.isfinite(v) for v in (lon, lat))
     except OverflowError:
         finite = False
     if not finite:
-        raise GeometryError(f"{where}: longitude and latitude must be finite numbers.")
+        raise GeometryError(
+            gettext("%(where)s: longitude and latitude must be finite numbers.") % {"where": where}
+        )
     if not -180 <= lon <= 180:
-        raise GeometryError(f"{where}: longitude {lon} is outside -180..180.")
+        raise GeometryError(
+            gettext("%(where)s: longitude %(lon)s is outside -180..180.")
+            % {"where": where, "lon": lon}
+        )
     if not -90 <= lat <= 90:
-        raise GeometryError(f"{where}: latitude {lat} is outside -90..90.")
+        raise GeometryError(
+            gettext("%(where)s: latitude %(lat)s is outside -90..90.")
+            % {"where": where, "lat": lat}
+        )
     return float(lon), float(lat)
 
 
@@ -47,7 +60,9 @@ def _loads(text: str, where: str) -> Any:
     try:
         return loads_bounded(text)
     except JSONInputError as exc:
-        raise GeometryError(f"{where}: not valid JSON ({exc}).") from exc
+        raise GeometryError(
+            gettext("%(where)s: not valid JSON (%(exc)s).") % {"where": where, "exc": exc}
+        ) from exc
 
 
 def make_point(lon: float, lat: float, *, where: str = "point") -> Point:
@@ -59,18 +74,28 @@ def point_from_geojson(data: Any, *, where: str = "point") -> Point:
     if isinstance(data, str):
         data = _loads(data, where)
     if not isinstance(data, dict) or data.get("type") != "Point":
-        raise GeometryError(f'{where}: expected a GeoJSON Point, {{"type": "Point", ...}}.')
+        raise GeometryError(
+            gettext('%(where)s: expected a GeoJSON Point, {"type": "Point", ...}.')
+            % {"where": where}
+        )
     lon, lat = _coordinate(data.get("coordinates"), where)
     return Point(lon, lat, srid=WGS84)
 
 
 def _line(coords: list[tuple[float, float]], where: str) -> LineString:
     if len(coords) < 2:
-        raise GeometryError(f"{where}: a route needs at least two positions.")
+        raise GeometryError(
+            gettext("%(where)s: a route needs at least two positions.") % {"where": where}
+        )
     if len(coords) > MAX_ROUTE_VERTICES:
-        raise GeometryError(f"{where}: a route may have at most {MAX_ROUTE_VERTICES} positions.")
+        raise GeometryError(
+            gettext("%(where)s: a route may have at most %(MAX_ROUTE_VERTICES)s positions.")
+            % {"where": where, "MAX_ROUTE_VERTICES": MAX_ROUTE_VERTICES}
+        )
     if len(set(coords)) < 2:
-        raise GeometryError(f"{where}: a route needs two distinct positions.")
+        raise GeometryError(
+            gettext("%(where)s: a route needs two distinct positions.") % {"where": where}
+        )
     return LineString(coords, srid=WGS84)
 
 
@@ -79,11 +104,14 @@ def line_from_geojson(data: Any, *, where: str = "route") -> LineString:
         data = _loads(data, where)
     if not isinstance(data, dict) or data.get("type") != "LineString":
         raise GeometryError(
-            f'{where}: expected a GeoJSON LineString, {{"type": "LineString", ...}}.'
+            gettext('%(where)s: expected a GeoJSON LineString, {"type": "LineString", ...}.')
+            % {"where": where}
         )
     raw = data.get("coordinates")
     if not isinstance(raw, list):
-        raise GeometryError(f"{where}: coordinates must be a list of positions.")
+        raise GeometryError(
+            gettext("%(where)s: coordinates must be a list of positions.") % {"where": where}
+        )
     coords = [_coordinate(c, f"{where} position {i}") for i, c in enumerate(raw)]
     return _line(coords, where)
 
@@ -91,11 +119,13 @@ def line_from_geojson(data: Any, *, where: str = "route") -> LineString:
 def line_from_polyline(encoded: str, *, precision: int = 5, where: str = "route") -> LineString:
     """Decode Google's encoded polyline (precision 5; OSRM/Valhalla also use 6)."""
     if not isinstance(encoded, str) or not encoded:
-        raise GeometryError(f"{where}: the encoded polyline is empty.")
+        raise GeometryError(gettext("%(where)s: the encoded polyline is empty.") % {"where": where})
     try:
         latlons = polyline_codec.decode(encoded, precision)
     except (ValueError, IndexError, TypeError) as exc:
-        raise GeometryError(f"{where}: not a valid encoded polyline.") from exc
+        raise GeometryError(
+            gettext("%(where)s: not a valid encoded polyline.") % {"where": where}
+        ) from exc
     coords = [
         _coordinate([lon, lat], f"{where} position {i}") for i, (lat, lon) in enumerate(latlons)
     ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.utils.translation import gettext
 from PIL import Image, ImageOps
 
 from marketplace.core.exceptions import ApplicationError
@@ -29,8 +30,12 @@ def clean_photo(image: Any, *, field: str) -> ContentFile[bytes]:
     size = getattr(image, "size", None)
     if size is not None and size > settings.MAX_UPLOAD_BYTES:
         limit = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
-        raise _error(f"A photo may be at most {limit:g} MB.", field, code="image_too_large")
-    wrong_type = "Send a photo as a JPEG, PNG or WebP image."
+        raise _error(
+            gettext("A photo may be at most %(limit)s MB.") % {"limit": format(limit, "g")},
+            field,
+            code="image_too_large",
+        )
+    wrong_type = gettext("Send a photo as a JPEG, PNG or WebP image.")
     try:
         image.seek(0)
         with Image.open(image) as probe:

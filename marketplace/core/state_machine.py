@@ -5,6 +5,8 @@ Callers hold the row lock (`select_for_update`) and write the audit event; this 
 
 from collections.abc import Mapping
 
+from django.utils.translation import gettext
+
 from marketplace.core.exceptions import ConflictError
 
 
@@ -17,9 +19,12 @@ def check_transition(
 ) -> None:
     allowed = table.get(current, frozenset())
     if target not in allowed:
-        options = ", ".join(sorted(allowed)) or "none (final status)"
+        options = ", ".join(sorted(allowed)) or gettext("none (final status)")
         raise TransitionNotAllowed(
-            f"A {label} cannot go from '{current}' to '{target}'. "
-            f"Allowed from '{current}': {options}.",
+            gettext(
+                "A %(label)s cannot go from '%(current)s' to '%(target)s'. "
+                "Allowed from '%(current)s': %(options)s."
+            )
+            % {"label": label, "current": current, "target": target, "options": options},
             extra={"from": current, "to": target, "allowed": sorted(allowed)},
         )

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 
 @cache
@@ -29,7 +30,9 @@ def zone_problem(name: str) -> str | None:
     """Why `name` is not a time zone we accept, or None."""
     if name in zone_names():
         return None
-    return f"'{name[:64]}' is not a time zone name; use an IANA name such as 'Europe/Berlin'."
+    return gettext(
+        "'%(name)s' is not a time zone name; use an IANA name such as 'Europe/Berlin'."
+    ) % {"name": name[:64]}
 
 
 def zone_of(user: Any) -> zoneinfo.ZoneInfo:

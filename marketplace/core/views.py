@@ -4,6 +4,7 @@ body, web pages with a page."""
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.defaults import bad_request, page_not_found, server_error
 
 JSON_PREFIXES = ("/api/", "/webhooks/")
@@ -14,7 +15,9 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def too_large_message() -> str:
-    return f"The request body may be at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+    return gettext("The request body may be at most %(DATA_UPLOAD_MAX_MEMORY_SIZE)s bytes.") % {
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    }
 
 
 def bad_request_answer(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -24,9 +27,15 @@ def bad_request_answer(request: HttpRequest, exception: Exception) -> HttpRespon
         code, message, status = "payload_too_large", too_large_message(), 413
     elif isinstance(exception, TooManyFieldsSent):
         code, status = "too_many_fields", 400
-        message = f"A request may carry at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+        message = gettext(
+            "A request may carry at most %(DATA_UPLOAD_MAX_NUMBER_FIELDS)s fields."
+        ) % {"DATA_UPLOAD_MAX_NUMBER_FIELDS": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
     else:
-        code, message, status = "bad_request", "The request could not be read.", 400
+        code, message, status = (
+            "bad_request",
+            gettext("The request could not be read."),
+            400,
+        )
     if _wants_json(request):
         return JsonResponse({"error": {"code": code, "message": message}}, status=status)
     response = bad_request(request, exception)
@@ -36,13 +45,23 @@ def bad_request_answer(request: HttpRequest, exception: Exception) -> HttpRespon
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _wants_json(request):
-        body = {"error": {"code": "not_found", "message": f"No API endpoint at {request.path}."}}
+        body = {
+            "error": {
+                "code": "not_found",
+                "message": gettext("No API endpoint at %(path)s.") % {"path": request.path},
+            }
+        }
         return JsonResponse(body, status=404)
     return page_not_found(request, exception)
 
 
 def server_failure(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
-        body = {"error": {"code": "server_error", "message": "Something went wrong on our side."}}
+        body = {
+            "error": {
+                "code": "server_error",
+                "message": gettext("Something went wrong on our side."),
+            }
+        }
         return JsonResponse(body, status=500)
     return server_error(request)

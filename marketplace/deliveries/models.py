@@ -6,19 +6,20 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.models import AuditEvent, TimeStampedModel
 
 
 class DeliveryStatus(models.TextChoices):
-    ASSIGNED = "assigned", "Courier assigned"
-    PICKED_UP = "picked_up", "Picked up"
-    IN_TRANSIT = "in_transit", "In transit"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Delivery attempt failed"
-    CANCELLED = "cancelled", "Cancelled"
-    REASSIGNED = "reassigned", "Handed back to matching"
-    RETURNED = "returned", "Sent back to the sender"
+    ASSIGNED = "assigned", gettext_lazy("Courier assigned")
+    PICKED_UP = "picked_up", gettext_lazy("Picked up")
+    IN_TRANSIT = "in_transit", gettext_lazy("In transit")
+    DELIVERED = "delivered", gettext_lazy("Delivered")
+    FAILED = "failed", gettext_lazy("Delivery attempt failed")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
+    REASSIGNED = "reassigned", gettext_lazy("Handed back to matching")
+    RETURNED = "returned", gettext_lazy("Sent back to the sender")
 
 
 D = DeliveryStatus
@@ -40,9 +41,9 @@ HOLDS_CAPACITY = ACTIVE_STATUSES
 
 
 class CancelledBy(models.TextChoices):
-    SHIPPER = "shipper", "Shipper"
-    COURIER = "courier", "Courier"
-    ADMIN = "admin", "Admin"
+    SHIPPER = "shipper", gettext_lazy("Shipper")
+    COURIER = "courier", gettext_lazy("Courier")
+    ADMIN = "admin", gettext_lazy("Admin")
 
 
 class Delivery(TimeStampedModel):

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext, gettext_noop
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import (
@@ -66,7 +67,10 @@ def delivery_create(*, parcel: Parcel, trip: Trip, offer: Offer) -> Delivery:
         ),
     )
     DeliveryEvent.objects.create(
-        delivery=delivery, to_status=D.ASSIGNED, actor_id=offer.courier_id, note="Offer accepted"
+        delivery=delivery,
+        to_status=D.ASSIGNED,
+        actor_id=offer.courier_id,
+        note=gettext_noop("Offer accepted"),
     )
     return delivery
 
@@ -82,7 +86,9 @@ def delivery_lock(delivery_id: int) -> tuple[Parcel, Trip, Delivery]:
 
 def delivery_require_courier(delivery: Delivery, actor: User) -> None:
     if delivery.courier_id != actor.pk:
-        raise NotAllowedError("Only the assigned courier can do this.", code="not_assigned_courier")
+        raise NotAllowedError(
+            gettext("Only the assigned courier can do this."), code="not_assigned_courier"
+        )
 
 
 def delivery_move(
@@ -117,7 +123,8 @@ def delivery_check_code(*, delivery_id: int, actor: User, code: str, kind: str) 
         )
         if getattr(delivery, attempts_field) >= settings.DELIVERY_CODE_MAX_ATTEMPTS:
             raise TooManyAttemptsError(
-                f"Too many wrong {kind} codes. Ask the shipper to issue a new code.",
+                gettext("Too many wrong %(kind)s codes. Ask the shipper to issue a new code.")
+                % {"kind": kind},
             )
         expected = getattr(delivery, f"{kind}_code")
         if secrets.compare_digest(str(code).strip(), expected):
@@ -125,7 +132,7 @@ def delivery_check_code(*, delivery_id: int, actor: User, code: str, kind: str) 
         Delivery.objects.filter(pk=delivery_id).update(**{attempts_field: F(attempts_field) + 1})
         left = settings.DELIVERY_CODE_MAX_ATTEMPTS - getattr(delivery, attempts_field) - 1
     raise ApplicationError(
-        f"Wrong {kind} code. {left} attempt(s) left.",
+        gettext("Wrong %(kind)s code. %(left)s attempt(s) left.") % {"kind": kind, "left": left},
         code="wrong_code",
         extra={"attempts_left": left},
     )
@@ -149,12 +156,12 @@ def delivery_active(parcel: Parcel) -> Delivery | None:
 def delivery_reissue_code(*, delivery: Delivery, actor: User, kind: str) -> Delivery:
     """The shipper issues a new pickup or delivery code (after a lock-out, or a leak)."""
     if kind not in ("pickup", "delivery"):
-        raise ApplicationError("kind must be 'pickup' or 'delivery'.")
+        raise ApplicationError(gettext("kind must be 'pickup' or 'delivery'."))
     parcel, _trip, delivery = delivery_lock(delivery.pk)
     if parcel.shipper_id != actor.pk:
-        raise NotAllowedError("This is not your parcel.", code="not_owner")
+        raise NotAllowedError(gettext("This is not your parcel."), code="not_owner")
     if not delivery.is_active:
-        raise ConflictError("The delivery is over.", code="delivery_closed")
+        raise ConflictError(gettext("The delivery is over."), code="delivery_closed")
     setattr(delivery, f"{kind}_code", _code())
     setattr(delivery, f"{kind}_code_attempts", 0)
     delivery.save()
@@ -165,17 +172,21 @@ def delivery_reissue_code(*, delivery: Delivery, actor: User, kind: str) -> Deli
 def rating_create(*, delivery: Delivery, rater: User, stars: int, comment: str = "") -> Rating:
     delivery = Delivery.objects.select_related("parcel").get(pk=delivery.pk)
     if delivery.status != D.DELIVERED:
-        raise ConflictError("Ratings open once the parcel is delivered.", code="not_delivered")
+        raise ConflictError(
+            gettext("Ratings open once the parcel is delivered."), code="not_delivered"
+        )
     if rater.pk == delivery.parcel.shipper_id:
         ratee_id = delivery.courier_id
     elif rater.pk == delivery.courier_id:
         ratee_id = delivery.parcel.shipper_id
     else:
-        raise NotAllowedError("Only the shipper and the courier rate a delivery.")
+        raise NotAllowedError(gettext("Only the shipper and the courier rate a delivery."))
     if not 1 <= stars <= 5:
-        raise ApplicationError("Stars go from 1 to 5.", fields={"stars": ["Between 1 and 5."]})
+        raise ApplicationError(
+            gettext("Stars go from 1 to 5."), fields={"stars": ["Between 1 and 5."]}
+        )
     if Rating.objects.filter(delivery=delivery, rater=rater).exists():
-        raise ConflictError("You have already rated this delivery.", code="already_rated")
+        raise ConflictError(gettext("You have already rated this delivery."), code="already_rated")
     return Rating.objects.create(
         delivery=delivery, rater=rater, ratee_id=ratee_id, stars=stars, comment=comment[:500]
     )

@@ -9,6 +9,7 @@ import uuid
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.models import TimeStampedModel
 from marketplace.merchants.models import KeyMode, Merchant
@@ -20,27 +21,30 @@ def new_secret() -> str:
 
 
 class EventType(models.TextChoices):
-    PARCEL_STATUS_CHANGED = "parcel.status_changed", "Parcel status changed"
-    COURIER_ASSIGNED = "delivery.courier_assigned", "Courier assigned"
-    PICKED_UP = "delivery.picked_up", "Picked up"
-    DELIVERED = "delivery.delivered", "Delivered"
-    COURIER_POSITION = "delivery.courier_position", "Courier position"
-    FAILED = "delivery.failed", "Delivery failed"
-    RETURN_REQUESTED = "return.requested", "Return requested"
-    RETURN_APPROVED = "return.approved", "Return approved"
-    RETURN_REFUSED = "return.refused", "Return refused"
-    RETURN_COMPLETED = "return.completed", "Return completed"
-    RETURN_CANCELLED = "return.cancelled", "Return called off"
-    PAYMENT_SUCCEEDED = "payment.succeeded", "Paid: held in escrow"
-    PAYMENT_FAILED = "payment.failed", "Card refused"
-    PAYMENT_CANCELED = "payment.canceled", "Payment cancelled"
-    PAYMENT_RELEASED = "payment.released", "Released to the courier"
-    PAYMENT_PARTIALLY_REFUNDED = "payment.partially_refunded", "Refunded minus the fee"
-    PAYMENT_REFUNDED = "payment.refunded", "Refunded in full"
-    PAYMENT_REVERSED = "payment.reversed", "Released, then refunded"
-    PAYMENT_DISPUTED = "payment.disputed", "Disputed"
-    PAYMENT_DISPUTE_LOST = "payment.dispute_lost", "Dispute lost"
-    TEST = "webhook.test", "Test event"
+    PARCEL_STATUS_CHANGED = "parcel.status_changed", gettext_lazy("Parcel status changed")
+    COURIER_ASSIGNED = "delivery.courier_assigned", gettext_lazy("Courier assigned")
+    PICKED_UP = "delivery.picked_up", gettext_lazy("Picked up")
+    DELIVERED = "delivery.delivered", gettext_lazy("Delivered")
+    COURIER_POSITION = "delivery.courier_position", gettext_lazy("Courier position")
+    FAILED = "delivery.failed", gettext_lazy("Delivery failed")
+    RETURN_REQUESTED = "return.requested", gettext_lazy("Return requested")
+    RETURN_APPROVED = "return.approved", gettext_lazy("Return approved")
+    RETURN_REFUSED = "return.refused", gettext_lazy("Return refused")
+    RETURN_COMPLETED = "return.completed", gettext_lazy("Return completed")
+    RETURN_CANCELLED = "return.cancelled", gettext_lazy("Return called off")
+    PAYMENT_SUCCEEDED = "payment.succeeded", gettext_lazy("Paid: held in escrow")
+    PAYMENT_FAILED = "payment.failed", gettext_lazy("Card refused")
+    PAYMENT_CANCELED = "payment.canceled", gettext_lazy("Payment cancelled")
+    PAYMENT_RELEASED = "payment.released", gettext_lazy("Released to the courier")
+    PAYMENT_PARTIALLY_REFUNDED = (
+        "payment.partially_refunded",
+        gettext_lazy("Refunded minus the fee"),
+    )
+    PAYMENT_REFUNDED = "payment.refunded", gettext_lazy("Refunded in full")
+    PAYMENT_REVERSED = "payment.reversed", gettext_lazy("Released, then refunded")
+    PAYMENT_DISPUTED = "payment.disputed", gettext_lazy("Disputed")
+    PAYMENT_DISPUTE_LOST = "payment.dispute_lost", gettext_lazy("Dispute lost")
+    TEST = "webhook.test", gettext_lazy("Test event")
 
 
 class WebhookEndpoint(TimeStampedModel):
@@ -108,9 +112,9 @@ class WebhookEvent(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Delivered"
-    GAVE_UP = "gave_up", "Given up"
+    PENDING = "pending", gettext_lazy("Pending")
+    SUCCEEDED = "succeeded", gettext_lazy("Delivered")
+    GAVE_UP = "gave_up", gettext_lazy("Given up")
 
 
 class WebhookDelivery(TimeStampedModel):

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.hooks import addresses, signing
 from marketplace.hooks.models import (
@@ -314,11 +315,13 @@ def _endpoint_failed(endpoint_id: int, attempt: WebhookAttempt) -> None:
         merchant = endpoint.merchant
         transaction.on_commit(
             lambda: send_mail(
-                subject=f"Your webhook endpoint {endpoint.url} was disabled",
-                message=(
-                    f"We stopped sending events to {endpoint.url}: {endpoint.disabled_reason}.\n"
+                subject=gettext("Your webhook endpoint %(url)s was disabled")
+                % {"url": endpoint.url},
+                message=gettext(
+                    "We stopped sending events to %(url)s: %(reason)s.\n"
                     "Fix it, then re-enable the endpoint; the events kept meanwhile are sent then."
-                ),
+                )
+                % {"url": endpoint.url, "reason": endpoint.disabled_reason},
                 from_email=None,
                 recipient_list=[merchant.contact_email],
             )

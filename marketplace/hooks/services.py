@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.core.exceptions import ApplicationError, NotFoundError
 from marketplace.core.transactions import enqueue_on_commit
@@ -34,7 +35,9 @@ ENDPOINT_FIELDS = frozenset({"url", "description", "event_types", "is_active"})
 def _clean(fields: dict[str, Any]) -> None:
     unknown = set(fields) - ENDPOINT_FIELDS
     if unknown:
-        raise ApplicationError(f"Unknown endpoint fields: {', '.join(sorted(unknown))}.")
+        raise ApplicationError(
+            gettext("Unknown endpoint fields: %(join)s.") % {"join": ", ".join(sorted(unknown))}
+        )
     if "url" in fields:
         try:
             addresses.check_url(fields["url"])
@@ -43,14 +46,15 @@ def _clean(fields: dict[str, Any]) -> None:
     wrong = [t for t in fields.get("event_types", []) if t not in EventType.values]
     if wrong:
         raise ApplicationError(
-            "Unknown event types.", fields={"event_types": [f"Unknown: {', '.join(wrong)}."]}
+            gettext("Unknown event types."),
+            fields={"event_types": [gettext("Unknown: %(join)s.") % {"join": ", ".join(wrong)}]},
         )
 
 
 @transaction.atomic
 def endpoint_create(*, merchant: Merchant, mode: str, **fields: Any) -> WebhookEndpoint:
     if "url" not in fields:
-        raise ApplicationError("An endpoint needs a url.", fields={"url": ["Required."]})
+        raise ApplicationError(gettext("An endpoint needs a url."), fields={"url": ["Required."]})
     _clean(fields)
     return WebhookEndpoint.objects.create(merchant=merchant, mode=mode, **fields)
 
@@ -58,7 +62,7 @@ def endpoint_create(*, merchant: Merchant, mode: str, **fields: Any) -> WebhookE
 def endpoint_get(*, merchant: Merchant, mode: str, endpoint_id: Any) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.filter(merchant=merchant, mode=mode, pk=endpoint_id).first()
     if endpoint is None:
-        raise NotFoundError("No such endpoint.")
+        raise NotFoundError(gettext("No such endpoint."))
     return endpoint
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ConflictError, NotFoundError
@@ -177,7 +178,7 @@ def _offer(
 def bundle_of_courier(*, bundle_id: int, courier: User) -> OfferBundle:
     bundle = OfferBundle.objects.filter(pk=bundle_id, courier=courier).first()
     if bundle is None:
-        raise NotFoundError("No such bundle.")
+        raise NotFoundError(gettext("No such bundle."))
     return bundle
 
 
@@ -188,7 +189,9 @@ def bundle_accept(*, bundle_id: int, courier: User) -> list[Delivery]:
     bundle = bundle_of_courier(bundle_id=bundle_id, courier=courier)
     offers = list(bundle.offers.filter(status=OfferStatus.PENDING).order_by("parcel_id"))
     if not offers:
-        raise ConflictError("Nothing in this bundle is open any more.", code="bundle_closed")
+        raise ConflictError(
+            gettext("Nothing in this bundle is open any more."), code="bundle_closed"
+        )
     # Lock order: the parcels (in id order), then the trip, as offer_accept does for one.
     parcels.parcels_lock([offer.parcel_id for offer in offers])
     trips.trip_lock(bundle.trip_id)
@@ -198,7 +201,8 @@ def bundle_accept(*, bundle_id: int, courier: User) -> list[Delivery]:
             accepted.append(offer_accept(offer_id=offer.pk, courier=courier))
         except ConflictError as exc:
             raise ConflictError(
-                f"Parcel #{offer.parcel_id}: {exc.message} Nothing in the bundle was accepted.",
+                gettext("Parcel #%(parcel_id)s: %(message)s Nothing in the bundle was accepted.")
+                % {"parcel_id": offer.parcel_id, "message": exc.message},
                 code=exc.code,
                 extra={"parcel_id": offer.parcel_id},
             ) from exc

@@ -9,10 +9,12 @@ Lock order: parcels (in id order), then the trip, then the delivery.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from marketplace.accounts.models import User
 from marketplace.accounts.services import courier_reliability_penalise
 from marketplace.core.exceptions import ConflictError, NotAllowedError
+from marketplace.core.languages import in_language_of
 from marketplace.core.money import format_money
 from marketplace.deliveries import selectors as delivery_selectors
 from marketplace.deliveries import services as deliveries
@@ -55,18 +57,18 @@ def _delivery_cancel_by_shipper(*, parcel: Parcel, actor: User, reason: str) -> 
     active), the cancellation fee is kept for them."""
     delivery = deliveries.delivery_active(parcel)
     if delivery is None:
-        raise ConflictError("This parcel has no courier assigned.", code="no_delivery")
+        raise ConflictError(gettext("This parcel has no courier assigned."), code="no_delivery")
     parcel, trip, delivery = deliveries.delivery_lock(delivery.pk)
     if parcel.shipper_id != actor.pk and not actor.is_staff:
-        raise NotAllowedError("This is not your parcel.", code="not_owner")
+        raise NotAllowedError(gettext("This is not your parcel."), code="not_owner")
     if delivery.status != D.ASSIGNED:
         raise ConflictError(
-            "The courier has already picked the parcel up; it can no longer be cancelled.",
+            gettext("The courier has already picked the parcel up; it can no longer be cancelled."),
             code="already_picked_up",
         )
     delivery.trip = trip
     fee = delivery_selectors.cancellation_fee_now(parcel=parcel, delivery=delivery)
-    note = "Cancelled by shipper" + (f": {reason}" if reason else "")
+    note = gettext_noop("Cancelled by shipper") + (f": {reason}" if reason else "")
     if fee:
         note += f" (courier already on the way: fee {format_money(fee, parcel.currency)})"
     by = (
@@ -90,10 +92,12 @@ def delivery_cancel_by_courier(*, delivery: Delivery, actor: User, reason: str =
     deliveries.delivery_require_courier(delivery, actor)
     if delivery.status in (D.PICKED_UP, D.IN_TRANSIT, D.FAILED):
         raise ConflictError(
-            "You have picked the parcel up: report a failed attempt instead of cancelling.",
+            gettext(
+                "You have picked the parcel up: report a failed attempt instead of cancelling."
+            ),
             code="already_picked_up",
         )
-    note = "Cancelled by courier" + (f": {reason}" if reason else "")
+    note = gettext_noop("Cancelled by courier") + (f": {reason}" if reason else "")
     delivery = steps.delivery_step(
         delivery, D.CANCELLED, actor=actor, note=note, cancelled_by=CancelledBy.COURIER
     )
@@ -102,17 +106,19 @@ def delivery_cancel_by_courier(*, delivery: Delivery, actor: User, reason: str =
         parcel=parcel,
         to_status=ParcelStatus.OPEN,
         actor=actor,
-        note="Courier withdrew; back to matching",
+        note=gettext_noop("Courier withdrew; back to matching"),
     )
     steps.trip_room_free(trip=trip, parcel=parcel)
     courier_reliability_penalise(courier=actor)
     steps.match_parcel_on_commit(parcel)
-    deliveries.delivery_tell_shipper(
-        parcel,
-        "courier_withdrew",
-        f"The courier gave parcel #{parcel.pk} back; we are finding another",
-        delivery,
-    )
+    with in_language_of(parcel.shipper):
+        deliveries.delivery_tell_shipper(
+            parcel,
+            "courier_withdrew",
+            gettext("The courier gave parcel #%(parcel)s back; we are finding another")
+            % {"parcel": parcel.pk},
+            delivery,
+        )
     return delivery
 
 
@@ -124,7 +130,10 @@ def trip_cancel(*, trip: Trip, actor: User, reason: str = "") -> Trip:
         trip=trip, statuses=[D.PICKED_UP, D.IN_TRANSIT, D.FAILED]
     ).exists():
         raise ConflictError(
-            "You are carrying parcels on this trip: deliver them or report failed attempts first.",
+            gettext(
+                "You are carrying parcels on this trip: deliver them or report "
+                "failed attempts first."
+            ),
             code="carrying_parcels",
         )
     assigned = list(
@@ -138,5 +147,5 @@ def trip_cancel(*, trip: Trip, actor: User, reason: str = "") -> Trip:
     courier = trip.courier
     for delivery in assigned:
         delivery_cancel_by_courier(delivery=delivery, actor=courier, reason="trip cancelled")
-    note = "Cancelled" + (f": {reason}" if reason else "")
+    note = gettext_noop("Cancelled") + (f": {reason}" if reason else "")
     return steps.trip_move(trip=trip, to_status=TripStatus.CANCELLED, actor=actor, note=note)

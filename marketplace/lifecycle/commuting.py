@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, NotFoundError
@@ -96,7 +97,7 @@ def trip_series_stop(*, series: TripSeries, actor: User) -> TripSeries:
     """Stop a commute: no new occurrences; planned ones with no accepted parcel are cancelled
     (those carrying parcels stay, for the courier to drive or cancel one by one)."""
     if series.courier_id != actor.pk:
-        raise NotFoundError("No such series.", code="not_found")
+        raise NotFoundError(gettext("No such series."), code="not_found")
     series = trips.trip_series_stop(series=trips.trip_series_lock(series.pk))
     planned = series.occurrences.filter(status=TripStatus.PLANNED, reserved_parcels=0)
     for trip in planned.order_by("departure_earliest"):

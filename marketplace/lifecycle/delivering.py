@@ -11,9 +11,11 @@ from __future__ import annotations
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError
+from marketplace.core.languages import in_language_of
 from marketplace.core.transactions import enqueue_on_commit
 from marketplace.deliveries import selectors as delivery_selectors
 from marketplace.deliveries import services as deliveries
@@ -39,7 +41,7 @@ def trip_complete(*, trip: Trip, actor: User) -> Trip:
         trip=trip, statuses=[D.ASSIGNED, D.PICKED_UP, D.IN_TRANSIT, D.FAILED]
     ).exists():
         raise ConflictError(
-            "Deliver, hand back or cancel this trip's parcels before completing it.",
+            gettext("Deliver, hand back or cancel this trip's parcels before completing it."),
             code="deliveries_open",
         )
     return steps.trip_move(trip=trip, to_status=TripStatus.COMPLETED, actor=actor, note="Completed")
@@ -54,13 +56,13 @@ def delivery_confirm_pickup(*, delivery: Delivery, actor: User, code: str) -> De
             delivery,
             D.PICKED_UP,
             actor=actor,
-            note="Pickup code confirmed",
+            note=gettext_noop("Pickup code confirmed"),
             picked_up_at=timezone.now(),
         )
         steps.parcel_move(parcel=parcel, to_status=ParcelStatus.PICKED_UP, actor=actor)
-        deliveries.delivery_tell_shipper(
-            parcel, "parcel_picked_up", f"Parcel #{parcel.pk} is picked up", delivery
-        )
+        with in_language_of(parcel.shipper):
+            title = gettext("Parcel #%(parcel)s is picked up") % {"parcel": parcel.pk}
+        deliveries.delivery_tell_shipper(parcel, "parcel_picked_up", title, delivery)
         recipient_tell(delivery=delivery, event="picked_up")
         return delivery
 
@@ -70,7 +72,11 @@ def delivery_start_transit(*, delivery: Delivery, actor: User) -> Delivery:
     """On the way to the drop-off; also the 'try again' after a failed attempt."""
     parcel, _trip, delivery = deliveries.delivery_lock(delivery.pk)
     deliveries.delivery_require_courier(delivery, actor)
-    note = "Rescheduled after a failed attempt" if delivery.status == D.FAILED else "In transit"
+    note = (
+        gettext_noop("Rescheduled after a failed attempt")
+        if delivery.status == D.FAILED
+        else gettext_noop("In transit")
+    )
     delivery = steps.delivery_step(delivery, D.IN_TRANSIT, actor=actor, note=note)
     steps.parcel_move(parcel=parcel, to_status=ParcelStatus.IN_TRANSIT, actor=actor, note=note)
     return delivery
@@ -94,7 +100,7 @@ def delivery_confirm_delivered(
     )
     if problems:
         raise ApplicationError(
-            "The delivery lacks the proof this parcel asks for.",
+            gettext("The delivery lacks the proof this parcel asks for."),
             code="proof_required",
             fields=problems,
         )
@@ -115,15 +121,15 @@ def delivery_confirm_delivered(
             fields["id_checked_at"] = now
         if not code and parcel.leave_at_door:
             fields["left_at_door"] = True
-            note = "Left at the door (photo)"
+            note = gettext_noop("Left at the door (photo)")
         else:
-            note = "Delivery code confirmed" if code else "Delivered"
+            note = gettext_noop("Delivery code confirmed") if code else gettext_noop("Delivered")
         delivery = steps.delivery_step(delivery, D.DELIVERED, actor=actor, note=note, **fields)
         steps.parcel_move(parcel=parcel, to_status=ParcelStatus.DELIVERED, actor=actor)
         steps.trip_room_free(trip=trip, parcel=parcel)
-        deliveries.delivery_tell_shipper(
-            parcel, "parcel_delivered", f"Parcel #{parcel.pk} is delivered", delivery
-        )
+        with in_language_of(parcel.shipper):
+            title = gettext("Parcel #%(parcel)s is delivered") % {"parcel": parcel.pk}
+        deliveries.delivery_tell_shipper(parcel, "parcel_delivered", title, delivery)
         enqueue_on_commit(release_delivery, delivery.pk)
         return delivery
 
@@ -131,7 +137,9 @@ def delivery_confirm_delivered(
 @transaction.atomic
 def delivery_fail(*, delivery: Delivery, actor: User, reason: str) -> Delivery:
     if not reason.strip():
-        raise ApplicationError("Say why the delivery failed.", fields={"reason": ["Required."]})
+        raise ApplicationError(
+            gettext("Say why the delivery failed."), fields={"reason": [gettext("Required.")]}
+        )
     parcel, _trip, delivery = deliveries.delivery_lock(delivery.pk)
     deliveries.delivery_require_courier(delivery, actor)
     delivery = steps.delivery_step(
@@ -145,9 +153,12 @@ def delivery_fail(*, delivery: Delivery, actor: User, reason: str) -> Delivery:
     steps.parcel_move(
         parcel=parcel, to_status=ParcelStatus.DELIVERY_FAILED, actor=actor, note=reason
     )
-    deliveries.delivery_tell_shipper(
-        parcel, "delivery_failed", f"Delivery of parcel #{parcel.pk} failed: {reason}", delivery
-    )
+    with in_language_of(parcel.shipper):
+        title = gettext("Delivery of parcel #%(parcel)s failed: %(reason)s") % {
+            "parcel": parcel.pk,
+            "reason": reason,
+        }
+    deliveries.delivery_tell_shipper(parcel, "delivery_failed", title, delivery)
     return delivery
 
 
@@ -157,11 +168,14 @@ def delivery_hand_back(*, delivery: Delivery, actor: User) -> Delivery:
     parcel, trip, delivery = deliveries.delivery_lock(delivery.pk)
     deliveries.delivery_require_courier(delivery, actor)
     delivery = steps.delivery_step(
-        delivery, D.REASSIGNED, actor=actor, note="Handed back to matching"
+        delivery, D.REASSIGNED, actor=actor, note=gettext_noop("Handed back to matching")
     )
     matching.offer_cancel_accepted(offer_id=delivery.offer_id)
     parcel = steps.parcel_move(
-        parcel=parcel, to_status=ParcelStatus.OPEN, actor=actor, note="Back to matching"
+        parcel=parcel,
+        to_status=ParcelStatus.OPEN,
+        actor=actor,
+        note=gettext_noop("Back to matching"),
     )
     steps.trip_room_free(trip=trip, parcel=parcel)
     steps.match_parcel_on_commit(parcel)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from marketplace.accounts.models import User
+from marketplace.core.languages import in_language_of
 from marketplace.core.timezones import local_clock
 from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery
@@ -42,21 +44,28 @@ def offer_accept(*, offer_id: int, courier: User) -> Delivery:
     )
 
     parcel = steps.parcel_move(
-        parcel=parcel, to_status=ParcelStatus.MATCHED, actor=courier, note="Accepted by a courier"
+        parcel=parcel,
+        to_status=ParcelStatus.MATCHED,
+        actor=courier,
+        note=gettext_noop("Accepted by a courier"),
     )
     matching.offer_mark_accepted(offer=offer, parcel=parcel)
     delivery = deliveries.delivery_create(parcel=parcel, trip=trip, offer=offer)
     steps.trip_room_update(trip=trip)
     steps.delivery_assigned_event(delivery)
     recipient_tell(delivery=delivery, event="assigned")
-    notify(
-        user=parcel.shipper,
-        kind="parcel_assigned",
-        title=f"A courier is taking parcel #{parcel.pk}",
-        body=f"{courier.get_short_name()} will pick it up around "
-        f"{local_clock(delivery.predicted_pickup_at, parcel.shipper)}.",
-        data={"parcel_id": parcel.pk, "delivery_id": delivery.pk},
-    )
+    with in_language_of(parcel.shipper):
+        notify(
+            user=parcel.shipper,
+            kind="parcel_assigned",
+            title=gettext("A courier is taking parcel #%(parcel)s") % {"parcel": parcel.pk},
+            body=gettext("%(courier)s will pick it up around %(time)s.")
+            % {
+                "courier": courier.get_short_name(),
+                "time": local_clock(delivery.predicted_pickup_at, parcel.shipper),
+            },
+            data={"parcel_id": parcel.pk, "delivery_id": delivery.pk},
+        )
     return delivery
 
 
@@ -99,19 +108,22 @@ def parcels_expire(*, now: object = None) -> int:
             )
             matching.offers_withdraw(parcel=parcel)
             steps.refund_on_commit(parcel)
-            _notify_expired(parcel, reason)
+            _notify_expired(parcel)
             count += 1
     return count
 
 
-def _notify_expired(parcel: Parcel, reason: str) -> None:
-    notify(
-        user=parcel.shipper,
-        kind="parcel_expired",
-        title=f"Your parcel #{parcel.pk} expired",
-        body=(
-            f"Your parcel '{parcel.description}' expired without a courier. Why: {reason} "
-            "You can post it again with a wider pickup window."
-        ),
-        data={"parcel_id": parcel.pk},
-    )
+def _notify_expired(parcel: Parcel) -> None:
+    with in_language_of(parcel.shipper):  # the reason too, in the shipper's words
+        reason = matching.parcel_expiry_reason(parcel=parcel)
+        notify(
+            user=parcel.shipper,
+            kind="parcel_expired",
+            title=gettext("Your parcel #%(parcel)s expired") % {"parcel": parcel.pk},
+            body=gettext(
+                "Your parcel '%(description)s' expired without a courier. Why: %(reason)s You can "
+                "post it again with a wider pickup window."
+            )
+            % {"description": parcel.description, "reason": reason},
+            data={"parcel_id": parcel.pk},
+        )

@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import shared_task
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotFoundError
@@ -40,7 +41,7 @@ class NoCardOnFileError(ApplicationError):
 def _owner(merchant: Merchant) -> User:
     owner = merchants.merchant_owner_user(merchant)
     if owner is None:
-        raise ConflictError("This merchant has no owner.", code="no_owner")
+        raise ConflictError(gettext("This merchant has no owner."), code="no_owner")
     return owner
 
 
@@ -51,7 +52,8 @@ def _taken(merchant: Merchant, external_reference: str) -> ConflictError | None:
     if existing is None:
         return None
     return ConflictError(
-        f"A delivery with external_reference {external_reference!r} exists already.",
+        gettext("A delivery with external_reference %(external_reference)s exists already.")
+        % {"external_reference": repr(external_reference)},
         code="external_reference_taken",
         extra={"id": existing.pk},
     )
@@ -73,8 +75,12 @@ def merchant_delivery_create(
     owner = _owner(merchant)
     if sandbox_outcome and not is_test:
         raise ApplicationError(
-            "sandbox_outcome is for test keys only.",
-            fields={"sandbox_outcome": ["Only deliveries made with a test key have an outcome."]},
+            gettext("sandbox_outcome is for test keys only."),
+            fields={
+                "sandbox_outcome": [
+                    gettext("Only deliveries made with a test key have an outcome.")
+                ]
+            },
         )
     if pickup_location_id is not None:
         try:
@@ -83,8 +89,8 @@ def merchant_delivery_create(
             )
         except NotFoundError as exc:
             raise ApplicationError(
-                "No such pickup location.",
-                fields={"pickup_location_id": ["No such pickup location of yours."]},
+                gettext("No such pickup location."),
+                fields={"pickup_location_id": [gettext("No such pickup location of yours.")]},
             ) from exc
         fields.setdefault("pickup_point", location.point)
         fields.setdefault("pickup_address", location.address)
@@ -98,7 +104,7 @@ def merchant_delivery_create(
     charge = merchant.payments_required and not is_test
     if charge and not (merchant.stripe_customer_id and merchant.stripe_payment_method_id):
         raise NoCardOnFileError(
-            "Card billing needs a card on file: save one on the merchant page.",
+            gettext("Card billing needs a card on file: save one on the merchant page."),
         )
     try:
         with transaction.atomic():
@@ -139,7 +145,7 @@ def merchant_delivery_cancel(
     goes back after commit as for any shipper."""
     parcel = parcel_selectors.parcel_of_merchant(merchant=merchant, is_test=is_test, pk=parcel_id)
     if parcel is None:
-        raise NotFoundError("No such delivery.", code="not_found")
+        raise NotFoundError(gettext("No such delivery."), code="not_found")
     return cancelling.parcel_cancel(parcel=parcel, actor=parcel.shipper, reason=reason)
 
 
@@ -157,7 +163,7 @@ def merchant_delivery_rows_create(
 
 def _row_create(*, merchant: Merchant, is_test: bool, row: Any, number: int) -> dict[str, Any]:
     if not isinstance(row, dict):
-        errors = {"non_field_errors": ["Each row must be a JSON object."]}
+        errors = {"non_field_errors": [gettext("Each row must be a JSON object.")]}
         return {"row": number, "status": "invalid", "code": "invalid", "errors": errors}
     data = DeliveryInputSerializer(data=row)
     if not data.is_valid():
@@ -213,8 +219,8 @@ def merchant_card_save(*, merchant: Merchant, payment_method_id: str) -> Merchan
     payment_method_id = payment_method_id.strip()
     if not payment_method_id.startswith("pm_"):
         raise ApplicationError(
-            "A Stripe PaymentMethod id starts with pm_.",
-            fields={"payment_method_id": ["A Stripe PaymentMethod id starts with pm_."]},
+            gettext("A Stripe PaymentMethod id starts with pm_."),
+            fields={"payment_method_id": [gettext("A Stripe PaymentMethod id starts with pm_.")]},
         )
     try:
         customer = (
@@ -228,7 +234,8 @@ def merchant_card_save(*, merchant: Merchant, payment_method_id: str) -> Merchan
         gateway.payment_method_attach(payment_method_id=payment_method_id, customer=customer)
     except gateway.StripeError as exc:
         raise ApplicationError(
-            f"The card could not be saved: {exc.user_message or exc}", code="card_refused"
+            gettext("The card could not be saved: %(value)s") % {"value": exc.user_message or exc},
+            code="card_refused",
         ) from exc
     return merchants.merchant_card_store(
         merchant=merchant, customer_id=customer, payment_method_id=payment_method_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ConflictError
@@ -78,7 +79,10 @@ def parcel_open_paid(*, parcel: Parcel) -> Parcel:
     lock). A window that closed meanwhile is the payment's problem: the parcel expires and is
     refunded."""
     parcel = steps.parcel_move(
-        parcel=parcel, to_status=ParcelStatus.OPEN, actor=None, note="Paid and published"
+        parcel=parcel,
+        to_status=ParcelStatus.OPEN,
+        actor=None,
+        note=gettext_noop("Paid and published"),
     )
     steps.match_parcel_on_commit(parcel)
     return parcel

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from marketplace.accounts.models import User
 from marketplace.lifecycle import steps
@@ -30,7 +31,10 @@ def parcel_create(
         paid_first = settings.PAYMENTS_REQUIRED
     if publish and not paid_first:
         parcel = steps.parcel_move(
-            parcel=parcel, to_status=ParcelStatus.OPEN, actor=shipper, note="Published"
+            parcel=parcel,
+            to_status=ParcelStatus.OPEN,
+            actor=shipper,
+            note=gettext_noop("Published"),
         )
         steps.match_parcel_on_commit(parcel)
     return parcel
@@ -54,7 +58,7 @@ def parcel_publish(*, parcel: Parcel, actor: User) -> Parcel:
     parcel = parcels.parcel_lock(parcel.pk)
     parcels.parcel_check_publishable(parcel=parcel, actor=actor)
     parcel = steps.parcel_move(
-        parcel=parcel, to_status=ParcelStatus.OPEN, actor=actor, note="Published"
+        parcel=parcel, to_status=ParcelStatus.OPEN, actor=actor, note=gettext_noop("Published")
     )
     steps.match_parcel_on_commit(parcel)
     return parcel

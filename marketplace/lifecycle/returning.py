@@ -22,9 +22,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ConflictError, NotAllowedError
+from marketplace.core.languages import in_language_of
 from marketplace.core.transactions import enqueue_on_commit
 from marketplace.deliveries import services as deliveries
 from marketplace.deliveries.models import Delivery, DeliveryStatus
@@ -80,7 +82,10 @@ def _approve(
     steps.return_event(parcel_return, original)
     if original.status == ParcelStatus.DELIVERED:
         steps.parcel_move(
-            parcel=original, to_status=ParcelStatus.RETURNING, actor=actor, note="Return approved"
+            parcel=original,
+            to_status=ParcelStatus.RETURNING,
+            actor=actor,
+            note=gettext_noop("Return approved"),
         )
     reverse = parcel_return.reverse
     if parcel_return.paid_by == "platform" and settings.PAYMENTS_REQUIRED:
@@ -89,13 +94,14 @@ def _approve(
     elif not settings.PAYMENTS_REQUIRED:
         parcel_return.reverse = posting.parcel_publish(parcel=reverse, actor=reverse.shipper)
     else:
-        notify(
-            user=original.shipper,
-            kind="return_payment_needed",
-            title=f"Pay for the return of parcel #{original.pk}",
-            body="The way back opens to couriers once it is paid.",
-            data={"parcel_id": reverse.pk, "return_id": parcel_return.pk},
-        )
+        with in_language_of(original.shipper):
+            notify(
+                user=original.shipper,
+                kind="return_payment_needed",
+                title=gettext("Pay for the return of parcel #%(parcel)s") % {"parcel": original.pk},
+                body=gettext("The way back opens to couriers once it is paid."),
+                data={"parcel_id": reverse.pk, "return_id": parcel_return.pk},
+            )
     return parcel_return
 
 
@@ -112,7 +118,7 @@ def return_request(
     """The shipper (or an admin for them) sends a delivered parcel back. Approved at once."""
     original = parcels.parcel_lock(parcel.pk)
     if original.shipper_id != actor.pk and not actor.is_staff:
-        raise NotAllowedError("This is not your parcel.", code="not_owner")
+        raise NotAllowedError(gettext("This is not your parcel."), code="not_owner")
     returns.return_check_window(original)
     parcel_return = _create(
         original=original,
@@ -123,7 +129,7 @@ def return_request(
         photos=photos,
         place=place,
     )
-    return _approve(original, parcel_return, actor=actor, note="Asked by the shipper")
+    return _approve(original, parcel_return, actor=actor, note=gettext_noop("Asked by the shipper"))
 
 
 @transaction.atomic
@@ -149,13 +155,15 @@ def return_request_by_recipient(
         photos=photos,
         place=place,
     )
-    notify(
-        user=original.shipper,
-        kind="return_requested",
-        title=f"The recipient of parcel #{original.pk} asks to send it back",
-        body=f"{parcel_return.get_reason_code_display()}. {parcel_return.reason}".strip(),
-        data={"parcel_id": original.pk, "return_id": parcel_return.pk},
-    )
+    with in_language_of(original.shipper):
+        notify(
+            user=original.shipper,
+            kind="return_requested",
+            title=gettext("The recipient of parcel #%(parcel)s asks to send it back")
+            % {"parcel": original.pk},
+            body=f"{parcel_return.get_reason_code_display()}. {parcel_return.reason}".strip(),
+            data={"parcel_id": original.pk, "return_id": parcel_return.pk},
+        )
     return parcel_return
 
 
@@ -172,11 +180,15 @@ def return_send_back(
     original = parcels.parcel_lock(delivery.parcel_id)
     delivery.refresh_from_db()
     if not actor.is_staff and delivery.courier_id != actor.pk:
-        raise NotAllowedError("Only the assigned courier can do this.", code="not_assigned_courier")
+        raise NotAllowedError(
+            gettext("Only the assigned courier can do this."), code="not_assigned_courier"
+        )
     if original.is_return:
         raise ConflictError(
-            "The way back of a return cannot itself be sent back: try again, or hand it to "
-            "another courier.",
+            gettext(
+                "The way back of a return cannot itself be sent back: try again, or "
+                "hand it to another courier."
+            ),
             code="not_returnable",
         )
     if original.status != ParcelStatus.DELIVERY_FAILED or delivery.status not in (
@@ -184,8 +196,11 @@ def return_send_back(
         D.RETURNED,
     ):
         raise ConflictError(
-            "Only a parcel whose delivery failed can be sent back this way; "
-            f"this one is {original.status}.",
+            gettext(
+                "Only a parcel whose delivery failed can be sent back this way; this "
+                "one is %(status)s."
+            )
+            % {"status": original.status},
             code="not_failed",
         )
     holder = None
@@ -205,10 +220,15 @@ def return_send_back(
         _delivery_send_back(delivery=delivery, actor=actor, reason=reason or "undeliverable")
     else:  # sent back before, and that return was called off: the parcel waits for this one
         steps.parcel_move(
-            parcel=original, to_status=ParcelStatus.RETURNING, actor=actor, note="Sent back"
+            parcel=original,
+            to_status=ParcelStatus.RETURNING,
+            actor=actor,
+            note=gettext_noop("Sent back"),
         )
     original.refresh_from_db()
-    return _approve(original, parcel_return, actor=actor, note="Sent back after a failed delivery")
+    return _approve(
+        original, parcel_return, actor=actor, note=gettext_noop("Sent back after a failed delivery")
+    )
 
 
 def _delivery_send_back(*, delivery: Delivery, actor: User, reason: str) -> Delivery:
@@ -234,7 +254,7 @@ def return_approve(*, parcel_return: ParcelReturn, actor: User) -> ParcelReturn:
     original, parcel_return = returns.return_lock(parcel_return)
     returns.return_require_decider(parcel_return, original, actor)
     returns.return_check_approvable(parcel_return, original)
-    return _approve(original, parcel_return, actor=actor, note="Approved")
+    return _approve(original, parcel_return, actor=actor, note=gettext_noop("Approved"))
 
 
 @transaction.atomic
@@ -258,7 +278,7 @@ def return_refund_original(*, parcel_return: ParcelReturn, actor: User) -> Parce
     """An admin refunds the original order for this return, whatever the policy: in full if
     the delivery failed, else the platform's fee (the courier's share was earned). Once only."""
     if not actor.is_staff:
-        raise NotAllowedError("Only an admin refunds.", code="not_staff")
+        raise NotAllowedError(gettext("Only an admin refunds."), code="not_staff")
     _original, parcel_return = returns.return_lock(parcel_return)
     returns.return_check_refundable(parcel_return)
     enqueue_on_commit(refund_returned_parcel, parcel_return.original_id)

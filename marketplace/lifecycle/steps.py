@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 
 from marketplace.accounts.models import User
+from marketplace.core.languages import in_language_of
 from marketplace.core.transactions import enqueue_on_commit
 from marketplace.deliveries import selectors as delivery_selectors
 from marketplace.deliveries import services as deliveries
@@ -82,20 +84,26 @@ def _reverse_parcel_moved(*, parcel: Parcel, to_status: str, actor: User | None)
     if to_status == ParcelStatus.DELIVERED:
         returns.return_mark_completed(parcel_return, actor=actor)
         return_event(parcel_return, original)
-        parcel_move(parcel=original, to_status=ParcelStatus.RETURNED, actor=actor, note="Returned")
+        parcel_move(
+            parcel=original,
+            to_status=ParcelStatus.RETURNED,
+            actor=actor,
+            note=gettext_noop("Returned"),
+        )
         failed = not returns_selectors.parcel_was_delivered(parcel=original)
         if failed or settings.RETURN_REFUND_ORIGINAL == "platform_fee":
             enqueue_on_commit(refund_returned_parcel, original.pk)
-        notify(
-            user=original.shipper,
-            kind="return_completed",
-            title=f"Parcel #{original.pk} is back with you",
-            data={"parcel_id": original.pk, "return_id": parcel_return.pk},
-        )
+        with in_language_of(original.shipper):
+            notify(
+                user=original.shipper,
+                kind="return_completed",
+                title=gettext("Parcel #%(parcel)s is back with you") % {"parcel": original.pk},
+                data={"parcel_id": original.pk, "return_id": parcel_return.pk},
+            )
         return
     if returns.return_call_off(parcel_return, actor=actor, to_status=to_status):
         return_event(parcel_return, original)
-    parcel_restore(original, actor=actor, note="Return called off")
+    parcel_restore(original, actor=actor, note=gettext_noop("Return called off"))
 
 
 def parcel_restore(original: Parcel, *, actor: User | None, note: str) -> None:

@@ -12,11 +12,13 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 
 from marketplace.lifecycle.assigning import batch_assign
 from marketplace.lifecycle.commuting import trip_series_materialize_all
 from marketplace.lifecycle.matching import offers_expire, parcels_expire
 from marketplace.lifecycle.ordering import process_bulk_upload
+from marketplace.lifecycle.retention import retention_purge
 from marketplace.lifecycle.sandbox import sandbox_advance
 from marketplace.lifecycle.stripe_webhooks import process_webhook_event, retry_webhook_events
 from marketplace.matching.sweeps import matching_sweep
@@ -31,6 +33,7 @@ __all__ = [
     "materialize_trip_series",
     "process_bulk_upload",
     "process_webhook_event",
+    "purge_personal_data",
     "retry_webhook_events",
     "sandbox_advance",
     "sweep_lost_tasks",
@@ -60,6 +63,19 @@ def assign_batch() -> int:
 def materialize_trip_series() -> int:
     """Hourly: recurring commutes' occurrences up to RECURRING_TRIPS_HORIZON_DAYS ahead."""
     return trip_series_materialize_all()
+
+
+@shared_task(
+    name="marketplace.lifecycle.tasks.purge_personal_data",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    max_retries=3,
+    retry_backoff=True,
+)
+def purge_personal_data() -> dict[str, int]:
+    """Hourly: positions, chat photos, proof photos and signatures of finished deliveries past
+    their retention (RETENTION_*_DAYS) are deleted. Safe to run twice."""
+    return retention_purge()
 
 
 @shared_task(name="marketplace.lifecycle.tasks.sweep_lost_tasks", acks_late=True)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import DateTimeRangeField
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.models import TimeStampedModel
 
@@ -139,12 +140,15 @@ class TripCell(models.Model):
 
 
 class OfferStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for the courier"
-    ACCEPTED = "accepted", "Accepted"
-    DECLINED = "declined", "Declined"
-    EXPIRED = "expired", "Expired"
-    WITHDRAWN = "withdrawn", "Withdrawn (taken by another courier, or the parcel changed)"
-    CANCELLED = "cancelled", "Accepted, then given up by the courier"
+    PENDING = "pending", gettext_lazy("Waiting for the courier")
+    ACCEPTED = "accepted", gettext_lazy("Accepted")
+    DECLINED = "declined", gettext_lazy("Declined")
+    EXPIRED = "expired", gettext_lazy("Expired")
+    WITHDRAWN = (
+        "withdrawn",
+        gettext_lazy("Withdrawn (taken by another courier, or the parcel changed)"),
+    )
+    CANCELLED = "cancelled", gettext_lazy("Accepted, then given up by the courier")
 
 
 # A courier with an offer in one of these is never asked again for the same parcel.

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User, VerificationStatus
 from marketplace.core import metrics
 from marketplace.core.exceptions import ConflictError, NotAllowedError, NotFoundError
+from marketplace.core.languages import in_language_of
 from marketplace.core.money import format_money
 from marketplace.matching import engine
 from marketplace.matching.assignment import Load, Room, room_holds
@@ -63,14 +65,18 @@ def _fill_offers(parcel: Parcel, fits: list[engine.Fit]) -> list[Offer]:
         )
         asked[fit.courier_id] = OfferStatus.PENDING
         created.append(offer)
-        notify(
-            user=offer.courier,
-            kind="offer_new",
-            title="A parcel fits your trip",
-            body=f"Size {parcel.size_class}, you earn "
-            f"{format_money(parcel.courier_share, parcel.currency)}.",
-            data={"offer_id": offer.pk, "trip_id": fit.trip_id},
-        )
+        with in_language_of(offer.courier):
+            notify(
+                user=offer.courier,
+                kind="offer_new",
+                title=gettext("A parcel fits your trip"),
+                body=gettext("Size %(size)s, you earn %(share)s.")
+                % {
+                    "size": parcel.size_class,
+                    "share": format_money(parcel.courier_share, parcel.currency),
+                },
+                data={"offer_id": offer.pk, "trip_id": fit.trip_id},
+            )
         if len(created) == slots:
             break
     metrics.count_on_commit(metrics.OFFERS, len(created), event="made")
@@ -141,14 +147,18 @@ def offers_make_assigned(
         parcel=parcel, courier_id=fit.courier_id, defaults=values
     )
     metrics.count_on_commit(metrics.OFFERS, event="made")
-    notify(
-        user=offer.courier,
-        kind="offer_new",
-        title="A parcel fits your trip",
-        body=f"Size {parcel.size_class}, you earn "
-        f"{format_money(parcel.courier_share, parcel.currency)}.",
-        data={"offer_id": offer.pk, "trip_id": fit.trip_id, "bundle_id": bundle and bundle.pk},
-    )
+    with in_language_of(offer.courier):
+        notify(
+            user=offer.courier,
+            kind="offer_new",
+            title=gettext("A parcel fits your trip"),
+            body=gettext("Size %(size)s, you earn %(share)s.")
+            % {
+                "size": parcel.size_class,
+                "share": format_money(parcel.courier_share, parcel.currency),
+            },
+            data={"offer_id": offer.pk, "trip_id": fit.trip_id, "bundle_id": bundle and bundle.pk},
+        )
     return offer
 
 
@@ -208,7 +218,7 @@ def offers_withdraw_for_trip(*, trip: Trip) -> list[int]:
 def offer_of_courier(*, offer_id: int, courier: User) -> Offer:
     offer = Offer.objects.filter(pk=offer_id, courier=courier).first()
     if offer is None:
-        raise NotFoundError("No such offer.")
+        raise NotFoundError(gettext("No such offer."))
     return offer
 
 
@@ -220,7 +230,7 @@ def courier_require_verified(courier: User) -> None:
     profile = getattr(courier, "courier_profile", None)
     if profile is None or profile.verification_status != VerificationStatus.VERIFIED:
         raise NotAllowedError(
-            "Only verified couriers can accept parcels. An admin reviews new couriers.",
+            gettext("Only verified couriers can accept parcels. An admin reviews new couriers."),
             code="courier_not_verified",
         )
 
@@ -237,18 +247,25 @@ def offer_check_acceptable(
     drop-off besides what the trip `carried`. The caller holds the parcel's, trip's and offer's
     locks."""
     if parcel.status != ParcelStatus.OPEN:
-        raise ConflictError("Another courier has already taken this parcel.", code="parcel_taken")
+        raise ConflictError(
+            gettext("Another courier has already taken this parcel."), code="parcel_taken"
+        )
     if offer.status != OfferStatus.PENDING:
         raise ConflictError(
-            f"This offer is {offer.status}, not open any more.", code="offer_closed"
+            gettext("This offer is %(status)s, not open any more.") % {"status": offer.status},
+            code="offer_closed",
         )
     if offer.expires_at <= timezone.now():
-        raise ConflictError("This offer has expired.", code="offer_expired")
+        raise ConflictError(gettext("This offer has expired."), code="offer_expired")
     if trip.status not in engine.MATCHABLE_TRIP_STATUSES:
-        raise ConflictError(f"The trip is {trip.status}.", code="trip_closed")
+        raise ConflictError(
+            gettext("The trip is %(status)s.") % {"status": trip.status}, code="trip_closed"
+        )
     room = Room(trip.pk, trip.max_parcels, trip.max_weight_grams, tuple(carried))
     if not room_holds(room, [offer_load(offer, parcel)]):
-        raise ConflictError("The trip has no room left for this parcel.", code="no_capacity")
+        raise ConflictError(
+            gettext("The trip has no room left for this parcel."), code="no_capacity"
+        )
 
 
 def offer_mark_accepted(*, offer: Offer, parcel: Parcel) -> Offer:
@@ -271,10 +288,11 @@ def offer_cancel_accepted(*, offer_id: int | None) -> None:
 def offer_decline(*, offer_id: int, courier: User) -> Offer:
     offer = Offer.objects.select_for_update().filter(pk=offer_id, courier=courier).first()
     if offer is None:
-        raise NotFoundError("No such offer.")
+        raise NotFoundError(gettext("No such offer."))
     if offer.status != OfferStatus.PENDING:
         raise ConflictError(
-            f"This offer is {offer.status}, not open any more.", code="offer_closed"
+            gettext("This offer is %(status)s, not open any more.") % {"status": offer.status},
+            code="offer_closed",
         )
     offer.status = OfferStatus.DECLINED
     offer.responded_at = timezone.now()
@@ -305,9 +323,9 @@ def offers_expire_stale(*, now: object = None) -> tuple[int, list[int]]:
 def parcel_expiry_reason(*, parcel: Parcel) -> str:
     """Why an open parcel expired, in the shipper's words."""
     offered = Offer.objects.filter(parcel=parcel).count()
-    return (
-        "No courier accepted it before the pickup window closed "
-        f"({offered} courier(s) were offered it)."
-        if offered
-        else "No courier's trip passed the pickup and drop-off in time."
-    )
+    if offered:
+        return gettext(
+            "No courier accepted it before the pickup window closed "
+            "(%(count)s courier(s) were offered it)."
+        ) % {"count": offered}
+    return gettext("No courier's trip passed the pickup and drop-off in time.")

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.core.exceptions import ApplicationError
 from marketplace.merchants.models import IdempotencyRecord, Merchant
@@ -45,7 +46,8 @@ def record_lock(*, merchant: Merchant, scope: str, key: str, digest: str) -> Ide
     keeping time is replaced as if it were new. Raises 422 for the same key with another body."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ApplicationError(
-            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters.",
+            gettext("The Idempotency-Key header must be 1 to %(MAX_KEY_LENGTH)s characters.")
+            % {"MAX_KEY_LENGTH": MAX_KEY_LENGTH},
             code="invalid_idempotency_key",
         )
     assert connection.in_atomic_block, "record_lock runs in the request's transaction"
@@ -68,7 +70,7 @@ def record_lock(*, merchant: Merchant, scope: str, key: str, digest: str) -> Ide
         record.save()
     if record.request_hash != digest:
         raise IdempotencyKeyReusedError(
-            "This Idempotency-Key was used with another request; use a new key.",
+            gettext("This Idempotency-Key was used with another request; use a new key."),
         )
     return record
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 from rest_framework_api_key.models import AbstractAPIKey
 
 from marketplace.core.models import TimeStampedModel
@@ -99,14 +100,14 @@ class PickupLocation(TimeStampedModel):
 
 
 class KeyScope(models.TextChoices):
-    READ = "read", "Read"
-    WRITE = "write", "Read and write"
+    READ = "read", gettext_lazy("Read")
+    WRITE = "write", gettext_lazy("Read and write")
 
 
 class KeyMode(models.TextChoices):
-    LIVE = "live", "Live"
+    LIVE = "live", gettext_lazy("Live")
     # Deliveries made with a test key are never offered to real couriers (see the sandbox).
-    TEST = "test", "Test"
+    TEST = "test", gettext_lazy("Test")
 
 
 class MerchantApiKey(AbstractAPIKey):
@@ -168,10 +169,10 @@ class IdempotencyRecord(models.Model):
 
 
 class BulkUploadStatus(models.TextChoices):
-    PENDING = "pending", "Waiting"
-    RUNNING = "running", "Creating deliveries"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", gettext_lazy("Waiting")
+    RUNNING = "running", gettext_lazy("Creating deliveries")
+    DONE = "done", gettext_lazy("Done")
+    FAILED = "failed", gettext_lazy("Failed")
 
 
 class BulkUpload(TimeStampedModel):

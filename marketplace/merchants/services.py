@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import (
@@ -45,9 +46,13 @@ def membership_of(user: User) -> MerchantMember | None:
 def require_owner(user: User) -> MerchantMember:
     member = membership_of(user)
     if member is None:
-        raise NotAllowedError("You are not a member of a merchant.", code="not_merchant_member")
+        raise NotAllowedError(
+            gettext("You are not a member of a merchant."), code="not_merchant_member"
+        )
     if not member.is_owner:
-        raise NotAllowedError("Only the merchant's owner may do this.", code="not_merchant_owner")
+        raise NotAllowedError(
+            gettext("Only the merchant's owner may do this."), code="not_merchant_owner"
+        )
     return member
 
 
@@ -65,9 +70,9 @@ def merchant_create(
 ) -> Merchant:
     """A new merchant with `owner` as its owner member. One person belongs to one merchant."""
     if not owner.is_shipper:
-        raise NotAllowedError("Only shippers can run a merchant.", code="not_shipper")
+        raise NotAllowedError(gettext("Only shippers can run a merchant."), code="not_shipper")
     if MerchantMember.objects.filter(user=owner).exists():
-        raise ConflictError("You already belong to a merchant.", code="already_member")
+        raise ConflictError(gettext("You already belong to a merchant."), code="already_member")
     merchant = Merchant.objects.create(
         name=name, contact_email=contact_email, billing_mode=billing_mode
     )
@@ -78,9 +83,11 @@ def merchant_create(
 @transaction.atomic
 def member_add(*, merchant: Merchant, user: User, role: str = MemberRole.STAFF) -> MerchantMember:
     if not user.is_shipper:
-        raise NotAllowedError("Merchant members must be shippers.", code="not_shipper")
+        raise NotAllowedError(gettext("Merchant members must be shippers."), code="not_shipper")
     if MerchantMember.objects.filter(user=user).exists():
-        raise ConflictError("This person already belongs to a merchant.", code="already_member")
+        raise ConflictError(
+            gettext("This person already belongs to a merchant."), code="already_member"
+        )
     return MerchantMember.objects.create(merchant=merchant, user=user, role=role)
 
 
@@ -99,9 +106,13 @@ def api_key_create(
 ) -> tuple[MerchantApiKey, str]:
     """A new key and its full text, which is shown once and never stored (only its hash)."""
     if scope not in KeyScope.values:
-        raise ConflictError(f"Unknown scope {scope!r}.", code="invalid_scope")
+        raise ConflictError(
+            gettext("Unknown scope %(scope)s.") % {"scope": repr(scope)}, code="invalid_scope"
+        )
     if mode not in KeyMode.values:
-        raise ConflictError(f"Unknown mode {mode!r}.", code="invalid_mode")
+        raise ConflictError(
+            gettext("Unknown mode %(mode)s.") % {"mode": repr(mode)}, code="invalid_mode"
+        )
     key, raw = MerchantApiKey.objects.create_key(
         name=name, merchant=merchant, scope=scope, mode=mode, created_by=created_by
     )
@@ -146,7 +157,7 @@ def api_key_revoke(*, merchant: Merchant, prefix: str) -> MerchantApiKey:
         MerchantApiKey.objects.select_for_update().filter(merchant=merchant, prefix=prefix).first()
     )
     if key is None:
-        raise NotFoundError("No such API key.", code="api_key_not_found")
+        raise NotFoundError(gettext("No such API key."), code="api_key_not_found")
     if not key.revoked:
         key.revoked = True
         key.save(update_fields=["revoked"])
@@ -165,9 +176,9 @@ def member_remove(*, merchant: Merchant, member_id: int) -> None:
         MerchantMember.objects.select_for_update().filter(merchant=merchant, pk=member_id).first()
     )
     if member is None:
-        raise NotFoundError("No such member.", code="member_not_found")
+        raise NotFoundError(gettext("No such member."), code="member_not_found")
     if member.is_owner:
-        raise ConflictError("The owner cannot be removed.", code="owner_not_removable")
+        raise ConflictError(gettext("The owner cannot be removed."), code="owner_not_removable")
     member.delete()
 
 
@@ -175,7 +186,7 @@ def member_add_by_email(*, merchant: Merchant, email: str) -> MerchantMember:
     """Add an existing shipper account as staff (the web page's form)."""
     user = User.objects.filter(email__iexact=email.strip()).first()
     if user is None:
-        raise NotFoundError("No account with this e-mail address.", code="user_not_found")
+        raise NotFoundError(gettext("No account with this e-mail address."), code="user_not_found")
     return member_add(merchant=merchant, user=user, role=MemberRole.STAFF)
 
 
@@ -186,10 +197,15 @@ LOCATION_FIELDS = frozenset({"name", "point", "address", "contact_name", "contac
 def _location_check(fields: dict[str, Any]) -> None:
     unknown = set(fields) - LOCATION_FIELDS
     if unknown:
-        raise ApplicationError(f"Unknown pickup location fields: {', '.join(sorted(unknown))}.")
-    errors = {name: ["This field may not be blank."] for name, v in fields.items() if v == ""}
+        raise ApplicationError(
+            gettext("Unknown pickup location fields: %(join)s.")
+            % {"join": ", ".join(sorted(unknown))}
+        )
+    errors = {
+        name: [gettext("This field may not be blank.")] for name, v in fields.items() if v == ""
+    }
     if errors:
-        raise ApplicationError("The pickup location has invalid fields.", fields=errors)
+        raise ApplicationError(gettext("The pickup location has invalid fields."), fields=errors)
 
 
 @transaction.atomic
@@ -197,8 +213,8 @@ def pickup_location_create(*, merchant: Merchant, **fields: Any) -> PickupLocati
     missing = LOCATION_FIELDS - set(fields)
     if missing:
         raise ApplicationError(
-            "The pickup location has invalid fields.",
-            fields={name: ["This field is required."] for name in sorted(missing)},
+            gettext("The pickup location has invalid fields."),
+            fields={name: [gettext("This field is required.")] for name in sorted(missing)},
         )
     _location_check(fields)
     return PickupLocation.objects.create(merchant=merchant, **fields)
@@ -210,7 +226,7 @@ def pickup_location_get(*, merchant: Merchant, location_id: int) -> PickupLocati
         merchant=merchant, pk=location_id, is_active=True
     ).first()
     if location is None:
-        raise NotFoundError("No such pickup location.", code="pickup_location_not_found")
+        raise NotFoundError(gettext("No such pickup location."), code="pickup_location_not_found")
     return location
 
 
@@ -247,7 +263,10 @@ def merchant_update(
     if billing_mode is not None:
         if billing_mode not in BillingMode.values:
             raise ApplicationError(
-                "Unknown billing mode.", fields={"billing_mode": [f"One of {BillingMode.values}."]}
+                gettext("Unknown billing mode."),
+                fields={
+                    "billing_mode": [gettext("One of %(values)s.") % {"values": BillingMode.values}]
+                },
             )
         merchant.billing_mode = billing_mode
     if name:
@@ -282,13 +301,17 @@ def bulk_upload_create(
 ) -> BulkUpload:
     limit = settings.MERCHANT_BULK_MAX_ROWS
     if not rows:
-        raise ApplicationError("The file has no rows.", code="empty_upload")
+        raise ApplicationError(gettext("The file has no rows."), code="empty_upload")
     if len(rows) > limit:
         raise ApplicationError(
-            f"At most {limit} rows per upload; this file has {len(rows)}.", code="too_many_rows"
+            gettext("At most %(limit)s rows per upload; this file has %(len)s.")
+            % {"limit": limit, "len": len(rows)},
+            code="too_many_rows",
         )
     if mode not in KeyMode.values:
-        raise ApplicationError(f"Unknown mode {mode!r}.", code="invalid_mode")
+        raise ApplicationError(
+            gettext("Unknown mode %(mode)s.") % {"mode": repr(mode)}, code="invalid_mode"
+        )
     return BulkUpload.objects.create(
         merchant=merchant,
         uploaded_by=uploaded_by,

@@ -1,8 +1,8 @@
 """Messages to a parcel's recipient, who has no account: an e-mail with the tracking link (and a
 text message through notifications.sms) when a courier is assigned, when the parcel is picked up
-and when the courier is arriving. Templates per event, in the recipient's language when one is
-given and a template exists for it (templates/notifications/recipient/<event>[.<lang>].txt: the
-first line is the subject).
+and when the courier is arriving. A template per event (templates/notifications/recipient/
+<event>.txt: the first line is the subject), in the recipient's language when one is given and
+the site speaks it (locale/<code>/LC_MESSAGES/django.po), else the operator's.
 
 Recorded in the caller's transaction, sent by a task after commit, each once."""
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.template.loader import render_to_string, select_template
+from django.template.loader import render_to_string
 from django.utils import translation
 
+from marketplace.core.languages import spoken_language
 from marketplace.core.transactions import enqueue_on_commit
 from marketplace.notifications.models import Channel, RecipientMessage
 from marketplace.notifications.tasks import send_recipient_message
@@ -22,13 +23,10 @@ EVENTS = ("assigned", "picked_up", "arriving")
 
 
 def _render(event: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
-    names = [f"notifications/recipient/{event}.txt"]
-    if language:
-        base = language.split("-")[0].lower()
-        names = [f"notifications/recipient/{event}.{base}.txt", *names]
-    template = select_template(names)
-    with translation.override(language or None):
-        text = render_to_string(template.template.name, context)
+    """The recipient's language when the site speaks it (settings.LANGUAGES), else the
+    operator's: templates/notifications/recipient/<event>.txt through the catalogs."""
+    with translation.override(spoken_language(language)):
+        text = render_to_string(f"notifications/recipient/{event}.txt", context)
     subject, _, body = text.strip().partition("\n")
     return subject.strip()[:200], body.strip()
 

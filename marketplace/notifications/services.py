@@ -12,6 +12,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from marketplace.core.languages import in_language_of
 from marketplace.core.transactions import run_on_commit, run_on_commit_or_log
 from marketplace.notifications import push
 from marketplace.notifications.models import Notification
@@ -62,6 +63,11 @@ def _broadcast(notification: Notification) -> None:
 
 
 def _deliver(notification: Notification) -> None:
+    with in_language_of(notification.user):  # the e-mail's own words
+        _deliver_in_language(notification)
+
+
+def _deliver_in_language(notification: Notification) -> None:
     push.provider().send(
         user_id=notification.user_id,
         title=notification.title,

@@ -8,6 +8,7 @@ import csv
 import io
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from marketplace.core.api_fields import DateTimeField, PointField
@@ -90,7 +91,10 @@ class DeliveryInputSerializer(DeliveryOptionsSerializer):
             missing = [name for name in PICKUP_FIELDS if name not in attrs]
             if missing:
                 raise serializers.ValidationError(
-                    {name: ["Required unless pickup_location_id is given."] for name in missing}
+                    {
+                        name: [gettext("Required unless pickup_location_id is given.")]
+                        for name in missing
+                    }
                 )
         return attrs
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ConflictError, NotFoundError
@@ -73,26 +74,27 @@ def held_quote_claim(
     try:
         key = uuid.UUID(str(quote_id))
     except ValueError as exc:
-        raise NotFoundError("No such quote.", code="quote_not_found") from exc
+        raise NotFoundError(gettext("No such quote."), code="quote_not_found") from exc
     quote = HeldQuote.objects.select_for_update().filter(pk=key).first()
     if quote is None or not _may_use(quote, shipper=shipper, merchant=merchant):
-        raise NotFoundError("No such quote.", code="quote_not_found")
+        raise NotFoundError(gettext("No such quote."), code="quote_not_found")
     if quote.parcel_id is not None:
         raise ConflictError(
-            "This quote was already used for a delivery.",
+            gettext("This quote was already used for a delivery."),
             code="quote_used",
             extra={"parcel_id": quote.parcel_id},
         )
     if quote.expires_at <= timezone.now():
         raise ConflictError(
-            "This quote has expired; ask for a new one.",
+            gettext("This quote has expired; ask for a new one."),
             code="quote_expired",
             extra={"expired_at": quote.expires_at.isoformat()},
         )
     mismatched = _mismatches(quote, fields)
     if mismatched:
         raise ConflictError(
-            f"The delivery differs from the quote in: {', '.join(mismatched)}.",
+            gettext("The delivery differs from the quote in: %(join)s.")
+            % {"join": ", ".join(mismatched)},
             code="quote_mismatch",
             extra={"fields": mismatched},
         )

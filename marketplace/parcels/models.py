@@ -9,6 +9,7 @@ from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.models import AuditEvent, TimeStampedModel
 from marketplace.core.sizes import SIZE_DIMENSIONS_CM, SizeClass
@@ -17,17 +18,17 @@ from marketplace.merchants.models import Merchant
 
 
 class ParcelStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open for couriers"
-    MATCHED = "matched", "Courier assigned"
-    PICKED_UP = "picked_up", "Picked up"
-    IN_TRANSIT = "in_transit", "In transit"
-    DELIVERED = "delivered", "Delivered"
-    DELIVERY_FAILED = "delivery_failed", "Delivery attempt failed"
-    RETURNING = "returning", "Returning to sender"
-    RETURNED = "returned", "Returned to sender"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired without a courier"
+    DRAFT = "draft", gettext_lazy("Draft")
+    OPEN = "open", gettext_lazy("Open for couriers")
+    MATCHED = "matched", gettext_lazy("Courier assigned")
+    PICKED_UP = "picked_up", gettext_lazy("Picked up")
+    IN_TRANSIT = "in_transit", gettext_lazy("In transit")
+    DELIVERED = "delivered", gettext_lazy("Delivered")
+    DELIVERY_FAILED = "delivery_failed", gettext_lazy("Delivery attempt failed")
+    RETURNING = "returning", gettext_lazy("Returning to sender")
+    RETURNED = "returned", gettext_lazy("Returned to sender")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
+    EXPIRED = "expired", gettext_lazy("Expired without a courier")
 
 
 S = ParcelStatus
@@ -57,9 +58,9 @@ FINAL_STATUSES = frozenset(k for k, v in PARCEL_TRANSITIONS.items() if not v)
 class SandboxOutcome(models.TextChoices):
     """What the sandbox's simulated courier does with a test parcel (empty: delivered)."""
 
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Delivery fails"
-    RETURNED = "returned", "Fails, then returned"
+    DELIVERED = "delivered", gettext_lazy("Delivered")
+    FAILED = "failed", gettext_lazy("Delivery fails")
+    RETURNED = "returned", gettext_lazy("Fails, then returned")
 
 
 class Parcel(TimeStampedModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from marketplace.parcels.models import Parcel
 
@@ -48,9 +49,13 @@ def option_problems(values: dict[str, Any]) -> dict[str, list[str]]:
         ]
     if values.get("leave_at_door"):
         if values.get("signature_required"):
-            errors["leave_at_door"] = ["A parcel left at the door cannot also need a signature."]
+            errors["leave_at_door"] = [
+                gettext("A parcel left at the door cannot also need a signature.")
+            ]
         elif values.get("minimum_age"):
-            errors["leave_at_door"] = ["A parcel left at the door cannot need an ID check."]
+            errors["leave_at_door"] = [
+                gettext("A parcel left at the door cannot need an ID check.")
+            ]
     return errors
 
 
@@ -78,13 +83,14 @@ def proof_problems(
     errors: dict[str, list[str]] = {}
     left_at_door = parcel.leave_at_door and not code
     if parcel.pin_required and not code and not parcel.leave_at_door:
-        errors["code"] = ["The recipient's delivery code is required."]
+        errors["code"] = [gettext("The recipient's delivery code is required.")]
     if left_at_door and photo is None:
-        errors["photo"] = ["A photo of the parcel at the door is required."]
+        errors["photo"] = [gettext("A photo of the parcel at the door is required.")]
     if parcel.signature_required and signature is None:
-        errors["signature"] = ["The recipient's signature is required."]
+        errors["signature"] = [gettext("The recipient's signature is required.")]
     if parcel.minimum_age and not id_checked:
         errors["id_checked"] = [
-            f"Check the recipient's ID: they must be at least {parcel.minimum_age}."
+            gettext("Check the recipient's ID: they must be at least %(minimum_age)s.")
+            % {"minimum_age": parcel.minimum_age}
         ]
     return errors

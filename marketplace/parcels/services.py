@@ -16,6 +16,7 @@ from django.contrib.gis.geos import Point
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from marketplace.accounts.models import User
 from marketplace.core import metrics
@@ -82,45 +83,72 @@ def validate_parcel_fields(
         errors.setdefault(field, []).append(message)
 
     if values["size_class"] not in SizeClass.values:
-        add("size_class", f"Unknown size class; choose one of {', '.join(SizeClass.values)}.")
+        add(
+            "size_class",
+            gettext("Unknown size class; choose one of %(join)s.")
+            % {"join": ", ".join(SizeClass.values)},
+        )
     weight = values["weight_grams"]
     if not isinstance(weight, int) or weight <= 0:
-        add("weight_grams", "Weight must be a positive number of grams.")
+        add("weight_grams", gettext("Weight must be a positive number of grams."))
     elif weight > MAX_WEIGHT_GRAMS:
-        add("weight_grams", f"Weight may be at most {MAX_WEIGHT_GRAMS // 1000} kg.")
+        add(
+            "weight_grams",
+            gettext("Weight may be at most %(value)s kg.") % {"value": MAX_WEIGHT_GRAMS // 1000},
+        )
     value = values["declared_value"]
     cover = min(MAX_DECLARED_VALUE, options.cover_limit())
     if not isinstance(value, int) or value < 0 or value > cover:
         limit = format_money(cover, settings.MARKETPLACE_CURRENCY)
-        add("declared_value", f"Declared value must be between 0 and {limit}.")
+        add(
+            "declared_value",
+            gettext("Declared value must be between 0 and %(limit)s.") % {"limit": limit},
+        )
 
     p_start, p_end = values["pickup_window_start"], values["pickup_window_end"]
     d_start, d_end = values["delivery_window_start"], values["delivery_window_end"]
     if p_end <= p_start:
-        add("pickup_window_end", "The pickup window must end after it starts.")
+        add("pickup_window_end", gettext("The pickup window must end after it starts."))
     if d_end <= d_start:
-        add("delivery_window_end", "The delivery window must end after it starts.")
+        add("delivery_window_end", gettext("The delivery window must end after it starts."))
     if d_end <= p_start:
-        add("delivery_window_end", "The delivery window must end after the pickup window starts.")
+        add(
+            "delivery_window_end",
+            gettext("The delivery window must end after the pickup window starts."),
+        )
     if p_end <= now:
-        add("pickup_window_end", "The pickup window has already closed.")
+        add("pickup_window_end", gettext("The pickup window has already closed."))
     if p_start > now + timedelta(days=60):
-        add("pickup_window_start", "Pickups can be booked at most 60 days ahead.")
+        add("pickup_window_start", gettext("Pickups can be booked at most 60 days ahead."))
 
     pickup: Point = values["pickup_point"]
     dropoff: Point = values["dropoff_point"]
     distance = haversine_m(pickup, dropoff)
     if distance < MIN_DISTANCE_M:
-        add("dropoff_point", f"Drop-off must be at least {MIN_DISTANCE_M} m from pickup.")
+        add(
+            "dropoff_point",
+            gettext("Drop-off must be at least %(MIN_DISTANCE_M)s m from pickup.")
+            % {"MIN_DISTANCE_M": MIN_DISTANCE_M},
+        )
     elif distance > MAX_DISTANCE_M:
-        add("dropoff_point", f"Drop-off may be at most {MAX_DISTANCE_M // 1000} km from pickup.")
+        add(
+            "dropoff_point",
+            gettext("Drop-off may be at most %(value)s km from pickup.")
+            % {"value": MAX_DISTANCE_M // 1000},
+        )
 
     photo = values.get("photo")
     if isinstance(photo, UploadedFile) and photo.size and photo.size > settings.MAX_UPLOAD_BYTES:
-        add("photo", f"The photo may be at most {settings.MAX_UPLOAD_BYTES / (1024 * 1024):g} MB.")
+        add(
+            "photo",
+            gettext("The photo may be at most %(value)s MB.")
+            % {"value": format(settings.MAX_UPLOAD_BYTES / (1024 * 1024), "g")},
+        )
 
     if errors:
-        raise ApplicationError("The parcel has invalid fields.", code="invalid", fields=errors)
+        raise ApplicationError(
+            gettext("The parcel has invalid fields."), code="invalid", fields=errors
+        )
 
 
 def _apply_quote(parcel: Parcel) -> None:
@@ -141,7 +169,7 @@ def _apply_quote(parcel: Parcel) -> None:
 def _require_shipper(user: User) -> None:
     if not user.is_shipper:
         raise ApplicationError(
-            "Only shippers can post parcels. Add the shipper role to your profile.",
+            gettext("Only shippers can post parcels. Add the shipper role to your profile."),
             code="not_a_shipper",
         )
 
@@ -156,7 +184,9 @@ def parcel_create(
     _require_shipper(shipper)
     unknown = set(fields) - CREATE_FIELDS
     if unknown:
-        raise ApplicationError(f"Unknown parcel fields: {', '.join(sorted(unknown))}.")
+        raise ApplicationError(
+            gettext("Unknown parcel fields: %(join)s.") % {"join": ", ".join(sorted(unknown))}
+        )
     fields.setdefault("photo", None)
     validate_parcel_fields(fields, creating=True)
     held = None
@@ -178,7 +208,11 @@ def parcel_create(
         Parcel.objects.filter(pk=parcel.pk).update(is_return=True)
         parcel.is_return = True
     ParcelEvent.objects.create(
-        parcel=parcel, from_status="", to_status=ParcelStatus.DRAFT, actor=shipper, note="Created"
+        parcel=parcel,
+        from_status="",
+        to_status=ParcelStatus.DRAFT,
+        actor=shipper,
+        note=gettext_noop("Created"),
     )
     metrics.count_on_commit(metrics.PARCELS_CREATED)
     return parcel
@@ -206,7 +240,7 @@ def parcel_require_owner(*, parcel: Parcel, actor: User) -> None:
 
 def _require_owner(parcel: Parcel, actor: User) -> None:
     if parcel.shipper_id != actor.pk:
-        raise ApplicationError("This is not your parcel.", code="not_owner")
+        raise ApplicationError(gettext("This is not your parcel."), code="not_owner")
 
 
 @transaction.atomic
@@ -219,12 +253,16 @@ def parcel_update(*, parcel: Parcel, actor: User, **changes: Any) -> Parcel:
         _require_owner(parcel, actor)
     if not parcel.is_editable:
         raise ConflictError(
-            f"A parcel can be edited only while draft or open; this one is {parcel.status}.",
+            gettext("A parcel can be edited only while draft or open; this one is %(status)s.")
+            % {"status": parcel.status},
             code="not_editable",
         )
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
-        raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+        raise ApplicationError(
+            gettext("These fields cannot be changed: %(join)s.")
+            % {"join": ", ".join(sorted(unknown))}
+        )
     values = {name: getattr(parcel, name) for name in EDITABLE_FIELDS} | changes
     validate_parcel_fields(values)
     for name, value in changes.items():
@@ -269,7 +307,7 @@ def parcel_check_publishable(*, parcel: Parcel, actor: User) -> None:
     _require_owner(parcel, actor)
     if settings.PAYMENTS_REQUIRED:
         raise ConflictError(
-            "Pay for the parcel to publish it (POST /api/v1/parcels/<id>/payment/).",
+            gettext("Pay for the parcel to publish it (POST /api/v1/parcels/<id>/payment/)."),
             code="payment_required",
         )
     validate_parcel_fields({name: getattr(parcel, name) for name in EDITABLE_FIELDS})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError
@@ -151,16 +152,16 @@ def dispute_resolve(
     out ahead of a refund."""
 
     if action not in ("release", "refund", "close"):
-        raise ApplicationError("action must be release, refund or close.")
+        raise ApplicationError(gettext("action must be release, refund or close."))
     payment = Payment.objects.get(pk=dispute.payment_id)
     if payment.status != P.DISPUTED:
-        raise ConflictError("This payment is not frozen.", code="not_disputed")
+        raise ConflictError(gettext("This payment is not frozen."), code="not_disputed")
     delivery = Delivery.objects.filter(
         parcel_id=payment.parcel_id, status=DeliveryStatus.DELIVERED
     ).first()
     if action == "release" and delivery is None:
         raise ConflictError(
-            "The parcel was not delivered: nothing to release.", code="not_delivered"
+            gettext("The parcel was not delivered: nothing to release."), code="not_delivered"
         )
     if action == "refund":
         reason = f"Dispute {dispute.stripe_dispute_id} refunded by admin"
@@ -177,7 +178,7 @@ def dispute_resolve(
     with transaction.atomic():
         payment = payment_lock(payment.pk)
         if action != "refund" and payment.status != P.DISPUTED:
-            raise ConflictError("This payment is not frozen.", code="not_disputed")
+            raise ConflictError(gettext("This payment is not frozen."), code="not_disputed")
         Dispute.objects.filter(pk=dispute.pk).update(
             resolution=f"{action}: {note}"[:300], resolved_by=admin
         )

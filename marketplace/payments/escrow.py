@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import shared_task
 from django.db import transaction
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
@@ -113,12 +114,15 @@ def payment_start(
     turns out paid meanwhile raises `already_paid` with its payment recorded as paid."""
     parcel = Parcel.objects.get(pk=parcel.pk)
     if parcel.shipper_id != shipper.pk:
-        raise NotAllowedError("This is not your parcel.", code="not_owner")
+        raise NotAllowedError(gettext("This is not your parcel."), code="not_owner")
     paid = Payment.objects.filter(parcel=parcel).exclude(status__in=[*LIVE, P.CANCELED])
     if paid.exists():
-        raise ConflictError("This parcel is already paid.", code="already_paid")
+        raise ConflictError(gettext("This parcel is already paid."), code="already_paid")
     if parcel.status != ParcelStatus.DRAFT:
-        raise ConflictError(f"A {parcel.status} parcel cannot be paid for.", code="not_payable")
+        raise ConflictError(
+            gettext("A %(status)s parcel cannot be paid for.") % {"status": parcel.status},
+            code="not_payable",
+        )
     live = Payment.objects.filter(parcel=parcel, status=P.REQUIRES_PAYMENT).first()
     if (
         live is not None
@@ -132,7 +136,7 @@ def payment_start(
     for earlier in Payment.objects.filter(parcel=parcel, status__in=LIVE).order_by("pk"):
         if payment_cancel(payment=earlier, note="Superseded").status != P.CANCELED:
             # the browser paid it meanwhile
-            raise ConflictError("This parcel is already paid.", code="already_paid")
+            raise ConflictError(gettext("This parcel is already paid."), code="already_paid")
     attempt = Payment.objects.filter(parcel=parcel).count() + 1
     intent, payment_method = intent_create(
         shipper=shipper,
@@ -184,7 +188,7 @@ def payment_charge_saved_card(
         )
     except gateway.StripeError as exc:
         raise PaymentFailedError(
-            f"The card on file was refused: {exc.user_message or exc}"
+            gettext("The card on file was refused: %(value)s") % {"value": exc.user_message or exc}
         ) from exc
     if intent["status"] != "succeeded":
         if intent["status"] != "canceled":
@@ -193,7 +197,8 @@ def payment_charge_saved_card(
             except gateway.StripeError:
                 log.warning("could not cancel the unpaid intent %s", intent["id"])
         raise PaymentFailedError(
-            f"The card on file could not be charged without its holder ({intent['status']})."
+            gettext("The card on file could not be charged without its holder (%(status)s).")
+            % {"status": intent["status"]}
         )
     payment = Payment.objects.create(
         parcel=parcel,
@@ -266,7 +271,8 @@ def payment_record_paid(*, payment_id: int, charge_id: str) -> Payment:
 
 def _not_cancellable(payment: Payment) -> ConflictError:
     return ConflictError(
-        f"A {payment.status} payment cannot be cancelled; refund it instead.",
+        gettext("A %(status)s payment cannot be cancelled; refund it instead.")
+        % {"status": payment.status},
         code="not_cancellable",
     )
 
@@ -305,7 +311,9 @@ def escrow_release(*, delivery_id: int) -> Transfer | None:
 
     delivery = Delivery.objects.select_related("parcel").get(pk=delivery_id)
     if delivery.status != DeliveryStatus.DELIVERED:
-        raise ConflictError("Money is released only for a delivered parcel.", code="not_delivered")
+        raise ConflictError(
+            gettext("Money is released only for a delivered parcel."), code="not_delivered"
+        )
     payment = payment_held(delivery.parcel_id)
     if payment is None:
         return None
@@ -314,7 +322,8 @@ def escrow_release(*, delivery_id: int) -> Transfer | None:
         return None  # frozen: an admin decides
     if payment.status not in (P.SUCCEEDED, P.RELEASED):
         raise ConflictError(
-            f"A {payment.status} payment cannot be released.", code="not_releasable"
+            gettext("A %(status)s payment cannot be released.") % {"status": payment.status},
+            code="not_releasable",
         )
     ledger.post(
         kind="earned",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.utils.translation import gettext
+
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError
 from marketplace.payments import gateway
@@ -47,7 +49,7 @@ def intent_create(
         )
     except gateway.StripeError as exc:
         raise PaymentProviderError(
-            f"The payment provider refused: {exc.user_message or exc}"
+            gettext("The payment provider refused: %(value)s") % {"value": exc.user_message or exc}
         ) from exc
     return intent, payment_method
 

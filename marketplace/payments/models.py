@@ -6,21 +6,22 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.models import TimeStampedModel
 
 
 class PaymentStatus(models.TextChoices):
-    REQUIRES_PAYMENT = "requires_payment", "Waiting for the card"
-    FAILED = "failed", "Card refused (can retry)"
-    SUCCEEDED = "succeeded", "Paid: held in escrow"
-    RELEASED = "released", "Released to the courier"
-    PARTIALLY_REFUNDED = "partially_refunded", "Refunded minus the cancellation fee"
-    REFUNDED = "refunded", "Refunded in full"
-    REVERSED = "reversed", "Released, then reversed and refunded"
-    CANCELED = "canceled", "Cancelled before payment"
-    DISPUTED = "disputed", "Disputed: money frozen"
-    DISPUTE_LOST = "dispute_lost", "Dispute lost"
+    REQUIRES_PAYMENT = "requires_payment", gettext_lazy("Waiting for the card")
+    FAILED = "failed", gettext_lazy("Card refused (can retry)")
+    SUCCEEDED = "succeeded", gettext_lazy("Paid: held in escrow")
+    RELEASED = "released", gettext_lazy("Released to the courier")
+    PARTIALLY_REFUNDED = "partially_refunded", gettext_lazy("Refunded minus the cancellation fee")
+    REFUNDED = "refunded", gettext_lazy("Refunded in full")
+    REVERSED = "reversed", gettext_lazy("Released, then reversed and refunded")
+    CANCELED = "canceled", gettext_lazy("Cancelled before payment")
+    DISPUTED = "disputed", gettext_lazy("Disputed: money frozen")
+    DISPUTE_LOST = "dispute_lost", gettext_lazy("Dispute lost")
 
 
 P = PaymentStatus
@@ -129,11 +130,11 @@ class ConnectedAccount(TimeStampedModel):
 
 
 class BankPayoutStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    IN_TRANSIT = "in_transit", "On its way to the bank"
-    PAID = "paid", "Paid into the bank account"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Cancelled"
+    PENDING = "pending", gettext_lazy("Pending")
+    IN_TRANSIT = "in_transit", gettext_lazy("On its way to the bank")
+    PAID = "paid", gettext_lazy("Paid into the bank account")
+    FAILED = "failed", gettext_lazy("Failed")
+    CANCELED = "canceled", gettext_lazy("Cancelled")
 
 
 # Stripe moves a payout forward only, but a payout it reported paid can still fail (the bank
@@ -170,15 +171,15 @@ class BankPayout(TimeStampedModel):
 
 
 class TransferKind(models.TextChoices):
-    RELEASE = "release", "Courier's share on delivery"
-    CANCELLATION_FEE = "cancellation_fee", "Cancellation fee"
-    TIP = "tip", "Tip"
+    RELEASE = "release", gettext_lazy("Courier's share on delivery")
+    CANCELLATION_FEE = "cancellation_fee", gettext_lazy("Cancellation fee")
+    TIP = "tip", gettext_lazy("Tip")
 
 
 class TransferStatus(models.TextChoices):
-    WAITING = "waiting", "Waiting (hold period, or payouts not enabled)"
-    PAID = "paid", "Transferred"
-    REVERSED = "reversed", "Reversed"
+    WAITING = "waiting", gettext_lazy("Waiting (hold period, or payouts not enabled)")
+    PAID = "paid", gettext_lazy("Transferred")
+    REVERSED = "reversed", gettext_lazy("Reversed")
 
 
 class Transfer(TimeStampedModel):

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import NotAllowedError
+from marketplace.core.languages import in_language_of
 from marketplace.core.money import format_money
 from marketplace.core.transactions import enqueue_on_commit
 from marketplace.notifications.services import notify
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 def connect_onboarding_link(*, courier: User) -> str:
     """The courier's Express account (created once) and a fresh Stripe-hosted onboarding link."""
     if not courier.is_courier:
-        raise NotAllowedError("Only couriers get paid out.", code="not_a_courier")
+        raise NotAllowedError(gettext("Only couriers get paid out."), code="not_a_courier")
     account = ConnectedAccount.objects.filter(courier=courier).first()
     base = settings.SITE_URL.rstrip("/")
     try:
@@ -52,7 +54,7 @@ def connect_onboarding_link(*, courier: User) -> str:
     except gateway.StripeError as exc:
         log.warning("onboarding link for courier %s: %s", courier.pk, exc)
         raise PaymentProviderError(
-            "We could not reach Stripe to set up your payouts. Try again in a minute.",
+            gettext("We could not reach Stripe to set up your payouts. Try again in a minute."),
             code="payment_provider_unavailable",
         ) from exc
     return str(link["url"])
@@ -122,22 +124,30 @@ def bank_payout_sync(*, payout_id: str, account_id: str | None) -> BankPayout | 
 
 
 def _bank_payout_notify(payout: BankPayout, *, courier: User) -> None:
+    with in_language_of(courier):
+        _bank_payout_notify_in_language(payout, courier=courier)
+
+
+def _bank_payout_notify_in_language(payout: BankPayout, *, courier: User) -> None:
     amount = format_money(payout.amount, payout.currency)
     data = {"payout": payout.stripe_payout_id, "status": payout.status}
     if payout.status == BankPayoutStatus.PAID:
         notify(
             user=courier,
             kind="payout_paid",
-            title=f"{amount} paid into your bank account",
+            title=gettext("%(amount)s paid into your bank account") % {"amount": amount},
             data=data,
         )
     elif payout.status == BankPayoutStatus.FAILED:
-        reason = payout.failure_message or "Your bank did not accept it."
+        reason = payout.failure_message or gettext("Your bank did not accept it.")
         notify(
             user=courier,
             kind="payout_failed",
-            title=f"Your payout of {amount} failed",
-            body=f"{reason} Check your bank details on the Payouts page; "
-            "Stripe tries again once they are fixed.",
+            title=gettext("Your payout of %(amount)s failed") % {"amount": amount},
+            body=gettext(
+                "%(reason)s Check your bank details on the Payouts page; Stripe tries again once "
+                "they are fixed."
+            )
+            % {"reason": reason},
             data=data,
         )

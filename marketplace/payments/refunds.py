@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import shared_task
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from marketplace.core.exceptions import ApplicationError, ConflictError
 from marketplace.deliveries.models import Delivery
@@ -112,7 +113,9 @@ def escrow_refund_returned(*, parcel_id: int) -> Payment | None:
         with transaction.atomic():
             payment = payment_lock(payment.pk)
             if payment.amount_refunded + payment.platform_fee > payment.amount:
-                raise ConflictError("That is more than is left to refund.", code="refund_too_large")
+                raise ConflictError(
+                    gettext("That is more than is left to refund."), code="refund_too_large"
+                )
             try:
                 with transaction.atomic():
                     refund = Refund.objects.create(
@@ -135,17 +138,21 @@ def escrow_refund(
     more than was paid, or a payment that was never captured."""
     payment = Payment.objects.get(pk=payment_id)
     if amount <= 0:
-        raise ApplicationError("A refund must be positive.", code="invalid_amount")
+        raise ApplicationError(gettext("A refund must be positive."), code="invalid_amount")
     refund = Refund.objects.filter(idempotency_key=key).first()
     if refund is None:
         with transaction.atomic():
             payment = payment_lock(payment_id)
             if payment.status not in (P.SUCCEEDED, P.DISPUTED, P.PARTIALLY_REFUNDED):
                 raise ConflictError(
-                    f"A {payment.status} payment cannot be refunded.", code="not_refundable"
+                    gettext("A %(status)s payment cannot be refunded.")
+                    % {"status": payment.status},
+                    code="not_refundable",
                 )
             if payment.amount_refunded + amount > payment.amount:
-                raise ConflictError("That is more than is left to refund.", code="refund_too_large")
+                raise ConflictError(
+                    gettext("That is more than is left to refund."), code="refund_too_large"
+                )
             try:
                 with transaction.atomic():
                     refund = Refund.objects.create(
@@ -220,7 +227,7 @@ def escrow_refund_after_release(*, payment_id: int, reason: str) -> Payment:
     payment = Payment.objects.get(pk=payment_id)
     frozen = payment.status == P.DISPUTED and payment.status_before_dispute == P.RELEASED
     if payment.status != P.RELEASED and not frozen:
-        raise ConflictError("Only a released payment is reversed.", code="not_released")
+        raise ConflictError(gettext("Only a released payment is reversed."), code="not_released")
     for transfer in payment.transfers.filter(kind=TransferKind.RELEASE):
         transfer_reverse(transfer.pk)
     with transaction.atomic():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
@@ -36,16 +37,21 @@ def tip_start(
     neither (the client confirms with the client secret)."""
 
     if delivery.parcel.shipper_id != shipper.pk:
-        raise NotAllowedError("This is not your parcel.", code="not_owner")
+        raise NotAllowedError(gettext("This is not your parcel."), code="not_owner")
     if delivery.status != DeliveryStatus.DELIVERED:
-        raise ConflictError("Tips open once the parcel is delivered.", code="not_delivered")
+        raise ConflictError(
+            gettext("Tips open once the parcel is delivered."), code="not_delivered"
+        )
     if not 1 <= amount <= 100_000:
         raise ApplicationError(
-            "A tip must be between 1 and 100 000 minor units.", fields={"amount": ["Out of range."]}
+            gettext("A tip must be between 1 and 100 000 minor units."),
+            fields={"amount": [gettext("Out of range.")]},
         )
     if payment_held(delivery.parcel_id) is None:
         # _tip_sync books a tip against the parcel's payment: refuse before charging the card.
-        raise ConflictError("Only a parcel paid on Waypost can take a tip.", code="not_paid")
+        raise ConflictError(
+            gettext("Only a parcel paid on Waypost can take a tip."), code="not_paid"
+        )
     attempt = Tip.objects.filter(delivery=delivery).count() + 1
     intent, payment_method = intent_create(
         shipper=shipper,
@@ -79,7 +85,7 @@ def tip_apply_intent(*, tip: Tip, intent: dict[str, Any]) -> Tip:
         return tip
     payment = payment_held(tip.delivery.parcel_id)
     if payment is None:
-        raise ConflictError("A tip needs the parcel's payment to be recorded.")
+        raise ConflictError(gettext("A tip needs the parcel's payment to be recorded."))
     tip.succeeded = True
     tip.stripe_charge_id = intent_charge_id(intent)
     tip.save()

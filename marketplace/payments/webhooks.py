@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.core import metrics
 from marketplace.core.exceptions import ApplicationError
@@ -28,15 +29,17 @@ def webhook_event_store(
     """Verify a delivery from Stripe and store its event; None for a duplicate. Raises
     InvalidWebhookError (400) for a missing or bad signature or a body that is not an event."""
     if not signature:
-        raise InvalidWebhookError("Missing Stripe-Signature header.")
+        raise InvalidWebhookError(gettext("Missing Stripe-Signature header."))
     try:
         event = gateway.webhook_event_parse(payload=body, signature=signature, secret=secret)
     except gateway.SignatureError as exc:
-        raise InvalidWebhookError("Bad signature, wrong secret or stale timestamp.") from exc
+        raise InvalidWebhookError(
+            gettext("Bad signature, wrong secret or stale timestamp.")
+        ) from exc
     except ValueError as exc:
-        raise InvalidWebhookError("The body is not a Stripe event.") from exc
+        raise InvalidWebhookError(gettext("The body is not a Stripe event.")) from exc
     if not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
-        raise InvalidWebhookError("The event has no id or type.")
+        raise InvalidWebhookError(gettext("The event has no id or type."))
     try:
         with transaction.atomic():
             return WebhookEvent.objects.create(

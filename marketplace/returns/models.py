@@ -9,16 +9,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.models import AuditEvent, TimeStampedModel
 
 
 class ReturnStatus(models.TextChoices):
-    REQUESTED = "requested", "Requested (waiting for the shipper's approval)"
-    APPROVED = "approved", "Approved (on its way back)"
-    COMPLETED = "completed", "Back with the sender"
-    REFUSED = "refused", "Refused"
-    CANCELLED = "cancelled", "Called off"
+    REQUESTED = "requested", gettext_lazy("Requested (waiting for the shipper's approval)")
+    APPROVED = "approved", gettext_lazy("Approved (on its way back)")
+    COMPLETED = "completed", gettext_lazy("Back with the sender")
+    REFUSED = "refused", gettext_lazy("Refused")
+    CANCELLED = "cancelled", gettext_lazy("Called off")
 
 
 R = ReturnStatus
@@ -35,19 +36,19 @@ LIVE_STATUSES = frozenset({R.REQUESTED, R.APPROVED, R.COMPLETED})
 
 
 class ReturnReason(models.TextChoices):
-    DAMAGED = "damaged", "Arrived damaged"
-    WRONG_ITEM = "wrong_item", "Wrong item"
-    NOT_WANTED = "not_wanted", "No longer wanted"
-    REFUSED_BY_RECIPIENT = "refused", "Refused by the recipient"
-    UNDELIVERABLE = "undeliverable", "Could not be delivered"
-    OTHER = "other", "Other"
+    DAMAGED = "damaged", gettext_lazy("Arrived damaged")
+    WRONG_ITEM = "wrong_item", gettext_lazy("Wrong item")
+    NOT_WANTED = "not_wanted", gettext_lazy("No longer wanted")
+    REFUSED_BY_RECIPIENT = "refused", gettext_lazy("Refused by the recipient")
+    UNDELIVERABLE = "undeliverable", gettext_lazy("Could not be delivered")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class RequestedBy(models.TextChoices):
-    SHIPPER = "shipper", "Shipper"
-    RECIPIENT = "recipient", "Recipient (tracking link)"
-    COURIER = "courier", "Courier (failed delivery)"
-    ADMIN = "admin", "Admin"
+    SHIPPER = "shipper", gettext_lazy("Shipper")
+    RECIPIENT = "recipient", gettext_lazy("Recipient (tracking link)")
+    COURIER = "courier", gettext_lazy("Courier (failed delivery)")
+    ADMIN = "admin", gettext_lazy("Admin")
 
 
 class ParcelReturn(TimeStampedModel):

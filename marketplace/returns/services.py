@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core.exceptions import ApplicationError, ConflictError, NotAllowedError
@@ -86,20 +87,25 @@ def return_lock(parcel_return: ParcelReturn) -> tuple[Parcel, ParcelReturn]:
 def _clean_reason(reason_code: str, reason: str) -> str:
     errors: dict[str, list[str]] = {}
     if reason_code not in ReturnReason.values:
-        errors["reason_code"] = [f"Choose one of {', '.join(ReturnReason.values)}."]
+        errors["reason_code"] = [
+            gettext("Choose one of %(join)s.") % {"join": ", ".join(ReturnReason.values)}
+        ]
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON_CHARS:
-        errors["reason"] = [f"At most {MAX_REASON_CHARS} characters."]
+        errors["reason"] = [
+            gettext("At most %(MAX_REASON_CHARS)s characters.")
+            % {"MAX_REASON_CHARS": MAX_REASON_CHARS}
+        ]
     elif reason_code == ReturnReason.OTHER and not reason:
-        errors["reason"] = ["Say why the parcel goes back."]
+        errors["reason"] = [gettext("Say why the parcel goes back.")]
     if errors:
-        raise ApplicationError("The return request has invalid fields.", fields=errors)
+        raise ApplicationError(gettext("The return request has invalid fields."), fields=errors)
     return reason
 
 
 def _clean_photos(photos: Sequence[Any]) -> list[Any]:
     if len(photos) > MAX_PHOTOS:
-        message = f"At most {MAX_PHOTOS} photos."
+        message = gettext("At most %(MAX_PHOTOS)s photos.") % {"MAX_PHOTOS": MAX_PHOTOS}
         raise ApplicationError(message, code="too_many_photos", fields={"photos": [message]})
     return [clean_photo(photo, field="photos") for photo in photos]
 
@@ -121,7 +127,9 @@ def reverse_parcel_fields(
     shipper's return address), with default windows unless given."""
     unknown = set(place) - set(PICKUP_FIELDS + DROPOFF_FIELDS + WINDOW_FIELDS)
     if unknown:
-        raise ApplicationError(f"Unknown return fields: {', '.join(sorted(unknown))}.")
+        raise ApplicationError(
+            gettext("Unknown return fields: %(join)s.") % {"join": ", ".join(sorted(unknown))}
+        )
     fields: dict[str, Any] = {
         "description": f"Return of parcel #{original.pk}: {original.description}"[:200],
         "size_class": original.size_class,
@@ -157,7 +165,7 @@ def return_check_new(
     reason = _clean_reason(reason_code, reason)
     cleaned = _clean_photos(photos)
     if ParcelReturn.objects.filter(original=original, status__in=LIVE_STATUSES).exists():
-        raise ConflictError("This parcel already has a return.", code="return_exists")
+        raise ConflictError(gettext("This parcel already has a return."), code="return_exists")
     return reason, cleaned
 
 
@@ -186,7 +194,9 @@ def return_record(
                 paid_by=settings.RETURN_FEE_PAYER,
             )
     except IntegrityError as exc:  # asked at the same moment through another way in
-        raise ConflictError("This parcel already has a return.", code="return_exists") from exc
+        raise ConflictError(
+            gettext("This parcel already has a return."), code="return_exists"
+        ) from exc
     ReturnEvent.objects.create(
         parcel_return=parcel_return, to_status=R.REQUESTED, actor=requester, note=reason[:500]
     )
@@ -198,17 +208,24 @@ def return_record(
 def return_check_window(original: Parcel) -> None:
     """A delivered parcel, not itself a way back, within RETURN_WINDOW_DAYS of delivery."""
     if original.is_return:
-        raise ConflictError("A return cannot itself be returned.", code="not_returnable")
+        raise ConflictError(gettext("A return cannot itself be returned."), code="not_returnable")
     if original.status != ParcelStatus.DELIVERED:
         raise ConflictError(
-            f"Only a delivered parcel can be returned; this one is {original.status}.",
+            gettext("Only a delivered parcel can be returned; this one is %(status)s.")
+            % {"status": original.status},
             code="not_delivered",
         )
     closes = selectors.return_window_closes_at(parcel=original)
     if closes is None or timezone.now() > closes:
         raise ConflictError(
-            f"Returns can be asked within {settings.RETURN_WINDOW_DAYS} days of delivery; "
-            f"that window closed on {closes:%Y-%m-%d %H:%M %Z}.",
+            gettext(
+                "Returns can be asked within %(RETURN_WINDOW_DAYS)s days of "
+                "delivery; that window closed on %(closes)s."
+            )
+            % {
+                "RETURN_WINDOW_DAYS": settings.RETURN_WINDOW_DAYS,
+                "closes": format(closes, "%Y-%m-%d %H:%M %Z"),
+            },
             code="return_window_closed",
             extra={"window_closed_at": closes.isoformat() if closes else None},
         )
@@ -217,7 +234,9 @@ def return_check_window(original: Parcel) -> None:
 def return_check_recipient_place(place: dict[str, Any]) -> None:
     unknown = set(place) - set(PICKUP_FIELDS)
     if unknown:  # the recipient may say where to collect it, not where it goes
-        raise ApplicationError(f"Unknown return fields: {', '.join(sorted(unknown))}.")
+        raise ApplicationError(
+            gettext("Unknown return fields: %(join)s.") % {"join": ", ".join(sorted(unknown))}
+        )
 
 
 def return_mark_approved(parcel_return: ParcelReturn, *, actor: User | None, note: str) -> None:
@@ -228,24 +247,31 @@ def return_mark_approved(parcel_return: ParcelReturn, *, actor: User | None, not
 
 def return_require_decider(parcel_return: ParcelReturn, original: Parcel, actor: User) -> None:
     if original.shipper_id != actor.pk and not actor.is_staff:
-        raise NotAllowedError("Only the parcel's shipper or an admin decides.", code="not_owner")
+        raise NotAllowedError(
+            gettext("Only the parcel's shipper or an admin decides."), code="not_owner"
+        )
 
 
 def return_check_approvable(parcel_return: ParcelReturn, original: Parcel) -> None:
     if parcel_return.status != R.REQUESTED:
         raise ConflictError(
-            f"Only a requested return can be approved; this one is {parcel_return.status}.",
+            gettext("Only a requested return can be approved; this one is %(status)s.")
+            % {"status": parcel_return.status},
             code="not_requested",
         )
     if original.status != ParcelStatus.DELIVERED:
         raise ConflictError(
-            f"The parcel is {original.status}; it cannot go back now.", code="not_delivered"
+            gettext("The parcel is %(status)s; it cannot go back now.")
+            % {"status": original.status},
+            code="not_delivered",
         )
 
 
 def return_check_refusal_reason(reason: str) -> None:
     if not (reason or "").strip():
-        raise ApplicationError("Say why the return is refused.", fields={"reason": ["Required."]})
+        raise ApplicationError(
+            gettext("Say why the return is refused."), fields={"reason": ["Required."]}
+        )
 
 
 def return_mark_refused(
@@ -257,14 +283,15 @@ def return_mark_refused(
     return_check_refusal_reason(reason)
     return_require_decider(parcel_return, original, actor)
     if parcel_return.status == R.APPROVED and not actor.is_staff:
-        raise NotAllowedError("An approved return can be refused by an admin only.")
+        raise NotAllowedError(gettext("An approved return can be refused by an admin only."))
     reverse = Parcel.objects.get(pk=parcel_return.reverse_id)
     if parcel_return.status not in (R.REQUESTED, R.APPROVED) or reverse.status not in (
         ParcelStatus.DRAFT,
         ParcelStatus.OPEN,
     ):
         raise ConflictError(
-            "Only a return that no courier has taken yet can be refused.", code="not_refusable"
+            gettext("Only a return that no courier has taken yet can be refused."),
+            code="not_refusable",
         )
     return_move(parcel_return, R.REFUSED, actor=actor, note=reason)
     parcel_return.decided_by, parcel_return.decided_at = actor, timezone.now()
@@ -292,5 +319,7 @@ def return_call_off(parcel_return: ParcelReturn, *, actor: User | None, to_statu
 def return_check_refundable(parcel_return: ParcelReturn) -> None:
     if parcel_return.status in (R.REFUSED, R.CANCELLED):
         raise ConflictError(
-            f"This return was {parcel_return.status}: nothing to refund.", code="not_refundable"
+            gettext("This return was %(status)s: nothing to refund.")
+            % {"status": parcel_return.status},
+            code="not_refundable",
         )

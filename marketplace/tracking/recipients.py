@@ -10,6 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 
+from marketplace.core.languages import spoken_language
 from marketplace.core.timezones import in_zone_of, local_clock
 from marketplace.deliveries.models import Delivery
 from marketplace.notifications.models import RecipientMessage
@@ -34,7 +35,10 @@ def recipient_tell(
     sender = parcel.merchant.name if parcel.merchant else parcel.pickup_contact_name
     # Dates in the recipient's language; times in the sender's zone (the recipient has no
     # account: the shipper's zone is the best guess of where the parcel goes).
-    with translation.override(parcel.recipient_language or None), in_zone_of(parcel.shipper):
+    with (
+        translation.override(spoken_language(parcel.recipient_language)),
+        in_zone_of(parcel.shipper),
+    ):
         window_start = _when(parcel.delivery_window_start)
         window_end = _when(parcel.delivery_window_end)
     return recipient_messages_record(

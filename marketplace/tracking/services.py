@@ -47,6 +47,7 @@ from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import User
 from marketplace.core import metrics
@@ -58,6 +59,7 @@ from marketplace.core.exceptions import (
     NotFoundError,
 )
 from marketplace.core.geo import WGS84, haversine_lonlat_m
+from marketplace.core.languages import in_language_of
 from marketplace.core.layers import group_send_many
 from marketplace.core.timezones import local_clock
 from marketplace.core.transactions import run_on_commit_or_log
@@ -413,22 +415,27 @@ class PingBatch:
 
 def _check_size(pings: Any) -> None:
     if not isinstance(pings, list) or not pings:
-        raise ApplicationError("Send at least one ping.", code="no_pings")
+        raise ApplicationError(gettext("Send at least one ping."), code="no_pings")
     if len(pings) > settings.TRACKING_MAX_BATCH:
         raise ApplicationError(
-            f"Send at most {settings.TRACKING_MAX_BATCH} pings at a time.", code="too_many_pings"
+            gettext("Send at most %(TRACKING_MAX_BATCH)s pings at a time.")
+            % {"TRACKING_MAX_BATCH": settings.TRACKING_MAX_BATCH},
+            code="too_many_pings",
         )
 
 
 def _check_tracking(delivery: _Tracked, courier_id: int) -> None:
     if delivery.courier_id != courier_id:
         raise NotAllowedError(
-            "Only the assigned courier shares their position.", code="not_assigned_courier"
+            gettext("Only the assigned courier shares their position."), code="not_assigned_courier"
         )
     if delivery.status not in TRACKING_STATUSES:
         raise ConflictError(
-            "The position is shared only between pickup and delivery; "
-            f"this delivery is {delivery.get_status_display().lower()}.",
+            gettext(
+                "The position is shared only between pickup and delivery; this "
+                "delivery is %(lower)s."
+            )
+            % {"lower": delivery.get_status_display().lower()},
             code="not_tracking",
         )
 
@@ -479,7 +486,7 @@ def _record(batches: list[PingBatch]) -> list[PingResult | ApplicationError]:
     for batch in batches:
         delivery = locked.get(batch.delivery_id)
         if delivery is None:
-            outcomes.append(NotFoundError("No such delivery."))
+            outcomes.append(NotFoundError(gettext("No such delivery.")))
             continue
         try:
             _check_tracking(delivery, batch.courier_id)
@@ -608,14 +615,17 @@ def _announce_arrival(move: _Moved, *, distance_m: float, now: datetime) -> bool
     delivery = Delivery.objects.select_related("parcel__shipper").get(pk=move.delivery_id)
     parcel = delivery.parcel
     eta = local_clock(move.eta, parcel.shipper)
+    with in_language_of(parcel.shipper):
+        title = gettext("Your courier is arriving with parcel #%(parcel)s") % {"parcel": parcel.pk}
+        body = gettext(
+            "The courier is about %(metres)s m from the drop-off and should be there around "
+            "%(eta)s. Please make sure someone can receive it."
+        ) % {"metres": f"{round(distance_m, -1):.0f}", "eta": eta}
     notify(
         user=parcel.shipper,
         kind="courier_arriving",
-        title=f"Your courier is arriving with parcel #{parcel.pk}",
-        body=(
-            f"The courier is about {round(distance_m, -1):.0f} m from the drop-off "
-            f"and should be there around {eta}. Please make sure someone can receive it."
-        ),
+        title=title,
+        body=body,
         data={
             "parcel_id": parcel.pk,
             "delivery_id": delivery.pk,

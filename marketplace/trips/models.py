@@ -8,6 +8,7 @@ from django.contrib.postgres.indexes import GistIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy
 
 from marketplace.accounts.models import VehicleType
 from marketplace.core.models import AuditEvent, TimeStampedModel
@@ -16,10 +17,10 @@ from marketplace.core.spatial import mercator_copy, time_range
 
 
 class TripStatus(models.TextChoices):
-    PLANNED = "planned", "Planned"
-    ACTIVE = "active", "On the way"
-    COMPLETED = "completed", "Completed"
-    CANCELLED = "cancelled", "Cancelled"
+    PLANNED = "planned", gettext_lazy("Planned")
+    ACTIVE = "active", gettext_lazy("On the way")
+    COMPLETED = "completed", gettext_lazy("Completed")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
 
 T = TripStatus

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from marketplace.accounts.models import VEHICLE_DEFAULTS, CourierProfile, User
 from marketplace.core.exceptions import ApplicationError, ConflictError
@@ -43,7 +44,7 @@ def _courier_profile(courier: User) -> CourierProfile:
     profile = CourierProfile.objects.filter(user=courier).first()
     if not courier.is_courier or profile is None:
         raise ApplicationError(
-            "Only couriers can post trips. Complete your courier profile first.",
+            gettext("Only couriers can post trips. Complete your courier profile first."),
             code="not_a_courier",
         )
     return profile
@@ -69,9 +70,9 @@ def _route_clean(
     if route is None:
         if origin is None or destination is None:
             raise ApplicationError(
-                "Send a route, or an origin and a destination.",
+                gettext("Send a route, or an origin and a destination."),
                 code="invalid",
-                fields={"route": ["Send a route, or both origin and destination."]},
+                fields={"route": [gettext("Send a route, or both origin and destination.")]},
             )
         route = straight_line(origin, destination)
         route_source = RouteSource.STRAIGHT
@@ -80,18 +81,27 @@ def _route_clean(
         (x0, y0), (x1, y1) = route.coords[0], route.coords[-1]
         start, end = Point(x0, y0, srid=4326), Point(x1, y1, srid=4326)
         if origin is not None and haversine_m(origin, start) > ROUTE_END_TOLERANCE_M:
-            _add(errors, "origin", "The origin is more than 1 km from the start of the route.")
+            _add(
+                errors,
+                "origin",
+                gettext("The origin is more than 1 km from the start of the route."),
+            )
         if destination is not None and haversine_m(destination, end) > ROUTE_END_TOLERANCE_M:
             _add(
                 errors,
                 "destination",
-                "The destination is more than 1 km from the end of the route.",
+                gettext("The destination is more than 1 km from the end of the route."),
             )
         origin = origin or start
         destination = destination or end
     length = line_length_m(route)
     if length > MAX_ROUTE_LENGTH_M:
-        _add(errors, "route", f"A trip may be at most {MAX_ROUTE_LENGTH_M // 1000} km long.")
+        _add(
+            errors,
+            "route",
+            gettext("A trip may be at most %(value)s km long.")
+            % {"value": MAX_ROUTE_LENGTH_M // 1000},
+        )
     return route, route_source, origin, destination, length
 
 
@@ -110,20 +120,29 @@ def _capacity_clean(
         _add(
             errors,
             "max_size_class",
-            f"Unknown size class; choose one of {', '.join(SizeClass.values)}.",
+            gettext("Unknown size class; choose one of %(join)s.")
+            % {"join": ", ".join(SizeClass.values)},
         )
     elif SizeClass.rank(size) > SizeClass.rank(profile.max_size_class):
         _add(
-            errors, "max_size_class", f"Your vehicle takes parcels up to {profile.max_size_class}."
+            errors,
+            "max_size_class",
+            gettext("Your vehicle takes parcels up to %(max_size_class)s.")
+            % {"max_size_class": profile.max_size_class},
         )
     weight = max_weight_grams or profile.max_weight_grams
     if weight <= 0 or weight > profile.max_weight_grams:
-        _add(errors, "max_weight_grams", f"Your vehicle takes up to {profile.max_weight_grams} g.")
+        _add(
+            errors,
+            "max_weight_grams",
+            gettext("Your vehicle takes up to %(max_weight_grams)s g.")
+            % {"max_weight_grams": profile.max_weight_grams},
+        )
     if not 1 <= max_parcels <= 50:
-        _add(errors, "max_parcels", "A trip carries between 1 and 50 parcels.")
+        _add(errors, "max_parcels", gettext("A trip carries between 1 and 50 parcels."))
     corridor = corridor_m or profile.corridor_m
     if not 50 <= corridor <= 20_000:
-        _add(errors, "corridor_m", "The corridor must be between 50 m and 20 km.")
+        _add(errors, "corridor_m", gettext("The corridor must be between 50 m and 20 km."))
     return {
         "max_size_class": size,
         "max_weight_grams": weight,
@@ -134,7 +153,11 @@ def _capacity_clean(
 
 def _raise_if(errors: Errors, what: str = "trip") -> None:
     if errors:
-        raise ApplicationError(f"The {what} has invalid fields.", code="invalid", fields=errors)
+        raise ApplicationError(
+            gettext("The %(what)s has invalid fields.") % {"what": what},
+            code="invalid",
+            fields=errors,
+        )
 
 
 @transaction.atomic
@@ -167,17 +190,17 @@ def trip_create(
     now = timezone.now()
     departure_latest = departure_latest or departure_earliest
     if departure_latest < departure_earliest:
-        _add(errors, "departure_latest", "The departure window must end after it starts.")
+        _add(errors, "departure_latest", gettext("The departure window must end after it starts."))
     if departure_latest < now:
-        _add(errors, "departure_latest", "The departure window has already passed.")
+        _add(errors, "departure_latest", gettext("The departure window has already passed."))
     if departure_earliest > now + MAX_PLANNING_HORIZON:
-        _add(errors, "departure_earliest", "Trips can be planned at most 60 days ahead.")
+        _add(errors, "departure_earliest", gettext("Trips can be planned at most 60 days ahead."))
     if arrival_latest is None:
         arrival_latest = departure_latest + estimated_travel(
             vehicle_type=profile.vehicle_type, distance_m=length
         )
     elif arrival_latest <= departure_earliest:
-        _add(errors, "arrival_latest", "The arrival must come after the departure.")
+        _add(errors, "arrival_latest", gettext("The arrival must come after the departure."))
     capacity = _capacity_clean(
         errors,
         profile=profile,
@@ -226,7 +249,7 @@ def trip_lock(trip_id: int) -> Trip:
 def trip_transition(*, trip: Trip, to_status: str, actor: User | None, note: str = "") -> Trip:
     trip = Trip.objects.select_for_update().get(pk=trip.pk)
     if actor is not None and not actor.is_staff and trip.courier_id != actor.pk:
-        raise ApplicationError("This is not your trip.", code="not_owner")
+        raise ApplicationError(gettext("This is not your trip."), code="not_owner")
     check_transition(table=TRIP_TRANSITIONS, current=trip.status, target=to_status, label="trip")
     from_status = trip.status
     trip.status = to_status
@@ -291,9 +314,9 @@ def trip_series_create(
     except recurrence.RecurrenceError as exc:
         _add(errors, "time_zone", str(exc))
     if bool(rrule) == bool(days):
-        _add(errors, "rrule", "Send either rrule or days.")
+        _add(errors, "rrule", gettext("Send either rrule or days."))
     elif until is not None and until < starts_on:
-        _add(errors, "until", "The last date comes before the first.")
+        _add(errors, "until", gettext("The last date comes before the first."))
     else:
         try:
             text = rrule or recurrence.weekly_rule(days or [])
@@ -302,13 +325,13 @@ def trip_series_create(
             _add(errors, "days" if days else "rrule", str(exc))
     today = timezone.now().date()
     if starts_on > today + MAX_PLANNING_HORIZON:
-        _add(errors, "starts_on", "A series can start at most 60 days ahead.")
+        _add(errors, "starts_on", gettext("A series can start at most 60 days ahead."))
     if until is not None and until < today:
-        _add(errors, "until", "The last date has already passed.")
+        _add(errors, "until", gettext("The last date has already passed."))
     if not 0 <= departure_flex_minutes <= 720:
-        _add(errors, "departure_flex_minutes", "Between 0 and 720 minutes.")
+        _add(errors, "departure_flex_minutes", gettext("Between 0 and 720 minutes."))
     if arrival_minutes is not None and not departure_flex_minutes < arrival_minutes <= 1440:
-        _add(errors, "arrival_minutes", "After the departure window, at most 24 hours.")
+        _add(errors, "arrival_minutes", gettext("After the departure window, at most 24 hours."))
     _raise_if(errors, "series")
     return TripSeries.objects.create(
         courier=courier,
@@ -385,31 +408,31 @@ def trip_update(*, trip: Trip, actor: User, **changes: Any) -> Trip:
     """Change a planned trip's times or room (the caller holds its lock). Room below what
     accepted parcels take, or times moved under accepted parcels, are refused."""
     if trip.courier_id != actor.pk:
-        raise ApplicationError("This is not your trip.", code="not_owner")
+        raise ApplicationError(gettext("This is not your trip."), code="not_owner")
     if trip.status != TripStatus.PLANNED:
-        raise ConflictError("Only a planned trip can be changed.", code="trip_not_planned")
+        raise ConflictError(gettext("Only a planned trip can be changed."), code="trip_not_planned")
     unknown = set(changes) - set(TRIP_EDITABLE)
     if unknown:
         raise ApplicationError(
-            "These fields cannot be changed.",
+            gettext("These fields cannot be changed."),
             code="invalid",
-            fields={name: ["Cannot be changed."] for name in sorted(unknown)},
+            fields={name: [gettext("Cannot be changed.")] for name in sorted(unknown)},
         )
     times = {"departure_earliest", "departure_latest", "arrival_latest"} & set(changes)
     if times and trip.reserved_parcels:
         raise ConflictError(
-            "Parcels are accepted on this trip: its times can no longer change.",
+            gettext("Parcels are accepted on this trip: its times can no longer change."),
             code="trip_has_parcels",
         )
     profile = _courier_profile(actor)
     errors: Errors = {}
     values = {name: changes.get(name, getattr(trip, name)) for name in TRIP_EDITABLE}
     if values["departure_latest"] < values["departure_earliest"]:
-        _add(errors, "departure_latest", "The departure window must end after it starts.")
+        _add(errors, "departure_latest", gettext("The departure window must end after it starts."))
     if times and values["departure_latest"] < timezone.now():
-        _add(errors, "departure_latest", "The departure window has already passed.")
+        _add(errors, "departure_latest", gettext("The departure window has already passed."))
     if values["arrival_latest"] <= values["departure_latest"]:
-        _add(errors, "arrival_latest", "The arrival must come after the departure.")
+        _add(errors, "arrival_latest", gettext("The arrival must come after the departure."))
     capacity = _capacity_clean(
         errors,
         profile=profile,
@@ -419,9 +442,9 @@ def trip_update(*, trip: Trip, actor: User, **changes: Any) -> Trip:
         corridor_m=values["corridor_m"],
     )
     if capacity["max_weight_grams"] < trip.reserved_weight_grams:
-        _add(errors, "max_weight_grams", "Accepted parcels already take more than this.")
+        _add(errors, "max_weight_grams", gettext("Accepted parcels already take more than this."))
     if capacity["max_parcels"] < trip.reserved_parcels:
-        _add(errors, "max_parcels", "More parcels than this are already accepted.")
+        _add(errors, "max_parcels", gettext("More parcels than this are already accepted."))
     _raise_if(errors)
     for name in TRIP_EDITABLE:
         setattr(trip, name, capacity.get(name, values[name]))

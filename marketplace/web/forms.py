@@ -17,6 +17,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import DecimalValidator
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from marketplace.accounts.models import User, VehicleType
 from marketplace.core.datetimes import datetime_problem
@@ -71,38 +72,44 @@ def _add_application_error(
 
 class SignupForm(ErrorSummaryMixin, forms.Form):
     email = forms.EmailField(
-        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label=gettext_lazy("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     full_name = forms.CharField(
-        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+        label=gettext_lazy("Full name"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     phone = forms.CharField(
-        label="Phone",
+        label=gettext_lazy("Phone"),
         max_length=32,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
     password1 = forms.CharField(
-        label="Password",
+        label=gettext_lazy("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 8 characters; not only digits, not a common password.",
+        help_text=gettext_lazy("At least 8 characters; not only digits, not a common password."),
     )
     password2 = forms.CharField(
-        label="Password again",
+        label=gettext_lazy("Password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
-    is_shipper = forms.BooleanField(label="I want to send parcels", required=False, initial=True)
+    is_shipper = forms.BooleanField(
+        label=gettext_lazy("I want to send parcels"), required=False, initial=True
+    )
     is_courier = forms.BooleanField(
-        label="I want to carry parcels (courier)", required=False, initial=False
+        label=gettext_lazy("I want to carry parcels (courier)"), required=False, initial=False
     )
     vehicle_type = forms.ChoiceField(
-        label="Vehicle",
-        choices=[("", "Choose your vehicle"), *VehicleType.choices],
+        label=gettext_lazy("Vehicle"),
+        choices=[("", gettext_lazy("Choose your vehicle")), *VehicleType.choices],
         required=False,
         initial=VehicleType.BIKE,
-        help_text="Only for couriers: what you travel with decides which parcels fit.",
+        help_text=gettext_lazy(
+            "Only for couriers: what you travel with decides which parcels fit."
+        ),
     )
 
     # Filled in by the browser (static/js/time-zone-guess.js); a guess we do not know is dropped.
@@ -137,7 +144,9 @@ class EmailAuthenticationForm(ErrorSummaryMixin, AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "Wrong email or password. Both are case-sensitive except the email.",
+        "invalid_login": gettext_lazy(
+            "Wrong email or password. Both are case-sensitive except the email."
+        ),
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -158,19 +167,33 @@ class ProfileForm(ErrorSummaryMixin, forms.Form):
     would be left without a role, so for them it stays ticked and hidden."""
 
     full_name = forms.CharField(
-        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+        label=gettext_lazy("Full name"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     phone = forms.CharField(
-        label="Phone",
+        label=gettext_lazy("Phone"),
         max_length=32,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
-    is_shipper = forms.BooleanField(label="I send parcels (shipper role)", required=False)
+    is_shipper = forms.BooleanField(
+        label=gettext_lazy("I send parcels (shipper role)"), required=False
+    )
     time_zone = forms.ChoiceField(
-        label="Time zone",
+        label=gettext_lazy("Time zone"),
         required=False,
-        help_text="Pages, e-mails and notifications show times in this zone.",
+        help_text=gettext_lazy("Pages, e-mails and notifications show times in this zone."),
+    )
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"),
+        required=False,
+        help_text=gettext_lazy("Pages, e-mails and notifications are written in this language."),
+        error_messages={
+            "invalid_choice": gettext_lazy(
+                "'%(value)s' is not a language of this site; choose one from the list."
+            )
+        },
     )
 
     # Service error codes -> the field they are about.
@@ -184,6 +207,7 @@ class ProfileForm(ErrorSummaryMixin, forms.Form):
                 "phone": user.phone,
                 "is_shipper": user.is_shipper,
                 "time_zone": user.time_zone,
+                "language": user.language,
             },
         )
         super().__init__(*args, **kwargs)
@@ -191,13 +215,18 @@ class ProfileForm(ErrorSummaryMixin, forms.Form):
         zones = self.fields["time_zone"]
         assert isinstance(zones, forms.ChoiceField)
         zones.choices = [
-            ("", f"The site's ({settings.TIME_ZONE})"),
+            ("", gettext("The site's (%(TIME_ZONE)s)") % {"TIME_ZONE": settings.TIME_ZONE}),
             *((name, name.replace("_", " ")) for name in zone_names()),
         ]
+        languages = self.fields["language"]
+        assert isinstance(languages, forms.ChoiceField)
+        languages.choices = [("", gettext("Your browser's")), *settings.LANGUAGES]
         if user.is_shipper and not user.is_courier:
             del self.fields["is_shipper"]
         elif user.is_courier:
-            help_text = "Untick to use your account only as a courier; you can come back any time."
+            help_text = gettext(
+                "Untick to use your account only as a courier; you can come back any time."
+            )
             self.fields["is_shipper"].help_text = help_text
 
     def profile_fields(self) -> dict[str, Any]:
@@ -209,6 +238,7 @@ class ProfileForm(ErrorSummaryMixin, forms.Form):
             "phone": data["phone"],
             "is_shipper": data["is_shipper"] if shown else self.user.is_shipper,
             "time_zone": data["time_zone"],
+            "language": data["language"],
         }
 
     def add_service_error(self, exc: ApplicationError) -> None:
@@ -251,7 +281,9 @@ class PhotoField(forms.ImageField):
             limit = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
             size = data.size / (1024 * 1024)
             raise forms.ValidationError(
-                f"The photo is {size:.1f} MB; it may be at most {limit:g} MB.", code="too_big"
+                gettext("The photo is %(size)s MB; it may be at most %(limit)s MB.")
+                % {"size": format(size, ".1f"), "limit": format(limit, "g")},
+                code="too_big",
             )
         return super().to_python(data)
 
@@ -263,85 +295,111 @@ def size_class_choices() -> list[tuple[str, str]]:
 class ParcelForm(ErrorSummaryMixin, forms.Form):
     description = forms.CharField(
         max_length=200,
-        help_text="What is in the parcel, as the courier should know it.",
-        widget=forms.TextInput(attrs={"placeholder": "Box of books"}),
+        help_text=gettext_lazy("What is in the parcel, as the courier should know it."),
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("Box of books")}),
     )
     size_class = forms.ChoiceField(
-        label="Size",
+        label=gettext_lazy("Size"),
         choices=size_class_choices,
         widget=forms.RadioSelect(attrs={"class": "size-choice"}),
-        help_text="The largest box of each size; pick the smallest your parcel fits in.",
+        help_text=gettext_lazy(
+            "The largest box of each size; pick the smallest your parcel fits in."
+        ),
     )
     weight_kg = forms.DecimalField(
-        label="Weight (kg)",
+        label=gettext_lazy("Weight (kg)"),
         max_digits=9,
         decimal_places=3,
         widget=forms.NumberInput(attrs={"step": "0.001", "inputmode": "decimal"}),
     )
     declared_value = forms.DecimalField(
-        label="Declared value",
+        label=gettext_lazy("Declared value"),
         max_digits=15,
-        help_text="What the contents are worth; it decides the insurance cover.",
+        help_text=gettext_lazy("What the contents are worth; it decides the insurance cover."),
     )
     photo = PhotoField(
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
-        help_text="A photo helps the courier recognise the parcel.",
+        help_text=gettext_lazy("A photo helps the courier recognise the parcel."),
     )
 
-    pickup_address = forms.CharField(label="Pickup address", max_length=300)
-    pickup_contact_name = forms.CharField(label="Contact name at pickup", max_length=150)
+    pickup_address = forms.CharField(label=gettext_lazy("Pickup address"), max_length=300)
+    pickup_contact_name = forms.CharField(
+        label=gettext_lazy("Contact name at pickup"), max_length=150
+    )
     pickup_contact_phone = forms.CharField(
-        label="Contact phone at pickup",
+        label=gettext_lazy("Contact phone at pickup"),
         max_length=32,
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
     )
-    pickup_window_start = DateTimeField(label="Pickup from", widget=DateTimeLocalInput())
-    pickup_window_end = DateTimeField(label="Pickup until", widget=DateTimeLocalInput())
+    pickup_window_start = DateTimeField(
+        label=gettext_lazy("Pickup from"), widget=DateTimeLocalInput()
+    )
+    pickup_window_end = DateTimeField(
+        label=gettext_lazy("Pickup until"), widget=DateTimeLocalInput()
+    )
 
-    dropoff_address = forms.CharField(label="Drop-off address", max_length=300)
-    dropoff_contact_name = forms.CharField(label="Contact name at drop-off", max_length=150)
+    dropoff_address = forms.CharField(label=gettext_lazy("Drop-off address"), max_length=300)
+    dropoff_contact_name = forms.CharField(
+        label=gettext_lazy("Contact name at drop-off"), max_length=150
+    )
     dropoff_contact_phone = forms.CharField(
-        label="Contact phone at drop-off",
+        label=gettext_lazy("Contact phone at drop-off"),
         max_length=32,
         widget=forms.TextInput(attrs={"inputmode": "tel"}),
     )
-    delivery_window_start = DateTimeField(label="Deliver from", widget=DateTimeLocalInput())
-    delivery_window_end = DateTimeField(label="Deliver by", widget=DateTimeLocalInput())
+    delivery_window_start = DateTimeField(
+        label=gettext_lazy("Deliver from"), widget=DateTimeLocalInput()
+    )
+    delivery_window_end = DateTimeField(
+        label=gettext_lazy("Deliver by"), widget=DateTimeLocalInput()
+    )
 
     # Delivery options and the recipient: set when the parcel is posted (parcels.options).
     leave_at_door = forms.BooleanField(
-        label="Leave at the door", required=False, help_text="No one needs to be in; a photo."
+        label=gettext_lazy("Leave at the door"),
+        required=False,
+        help_text=gettext_lazy("No one needs to be in; a photo."),
     )
-    signature_required = forms.BooleanField(label="Signature required", required=False)
+    signature_required = forms.BooleanField(
+        label=gettext_lazy("Signature required"), required=False
+    )
     pin_required = forms.BooleanField(
-        label="Recipient gives the delivery code",
+        label=gettext_lazy("Recipient gives the delivery code"),
         required=False,
         initial=True,
-        help_text="You pass the code on to the recipient.",
+        help_text=gettext_lazy("You pass the code on to the recipient."),
     )
     minimum_age = forms.IntegerField(
-        label="Minimum age (ID check)",
+        label=gettext_lazy("Minimum age (ID check)"),
         required=False,
         min_value=1,
         max_value=99,
-        help_text="The courier checks the recipient's ID; leave empty for none.",
+        help_text=gettext_lazy("The courier checks the recipient's ID; leave empty for none."),
     )
-    fragile = forms.BooleanField(label="Fragile", required=False)
+    fragile = forms.BooleanField(label=gettext_lazy("Fragile"), required=False)
     recipient_email = forms.EmailField(
-        label="Recipient's e-mail",
+        label=gettext_lazy("Recipient's e-mail"),
         required=False,
-        help_text="We e-mail them a tracking link when a courier takes the parcel.",
+        help_text=gettext_lazy("We e-mail them a tracking link when a courier takes the parcel."),
     )
     prohibited_items_declared = forms.BooleanField(
-        label="It holds none of the prohibited items", required=False
+        label=gettext_lazy("It holds none of the prohibited items"), required=False
     )
 
     # Set by the map (static/js/parcel-map.js).
-    pickup_lat = forms.FloatField(label="Pickup point", required=False, widget=forms.HiddenInput)
-    pickup_lon = forms.FloatField(label="Pickup point", required=False, widget=forms.HiddenInput)
-    dropoff_lat = forms.FloatField(label="Drop-off point", required=False, widget=forms.HiddenInput)
-    dropoff_lon = forms.FloatField(label="Drop-off point", required=False, widget=forms.HiddenInput)
+    pickup_lat = forms.FloatField(
+        label=gettext_lazy("Pickup point"), required=False, widget=forms.HiddenInput
+    )
+    pickup_lon = forms.FloatField(
+        label=gettext_lazy("Pickup point"), required=False, widget=forms.HiddenInput
+    )
+    dropoff_lat = forms.FloatField(
+        label=gettext_lazy("Drop-off point"), required=False, widget=forms.HiddenInput
+    )
+    dropoff_lon = forms.FloatField(
+        label=gettext_lazy("Drop-off point"), required=False, widget=forms.HiddenInput
+    )
 
     error_anchors = {
         "pickup_lat": "map-section",
@@ -365,7 +423,7 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
         "pickup_point": "pickup_lat",
         "dropoff_point": "dropoff_lat",
     }
-    POINTS = (("pickup", "pickup"), ("dropoff", "drop-off"))
+    POINTS = ("pickup", "dropoff")
 
     def __init__(self, *args: Any, instance: Parcel | None = None, **kwargs: Any) -> None:
         self.instance = instance
@@ -378,18 +436,20 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
                 del self.fields[name]
         elif self.prohibited_items:
             self.fields["prohibited_items_declared"].required = True
-            self.fields["prohibited_items_declared"].error_messages["required"] = (
+            self.fields["prohibited_items_declared"].error_messages["required"] = gettext(
                 "Confirm that the parcel holds none of the prohibited items."
             )
         limit_mb = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
-        photo_help = f"A photo helps the courier recognise the parcel (at most {limit_mb:g} MB)."
+        photo_help = gettext(
+            "A photo helps the courier recognise the parcel (at most %(limit_mb)s MB)."
+        ) % {"limit_mb": format(limit_mb, "g")}
         self.fields["photo"].help_text = photo_help
         self.currency = settings.MARKETPLACE_CURRENCY
         self.exponent = minor_exponent(self.currency)
         value = self.fields["declared_value"]
         assert isinstance(value, forms.DecimalField)
         value.decimal_places = self.exponent
-        value.label = f"Declared value ({self.currency})"
+        value.label = gettext("Declared value (%(currency)s)") % {"currency": self.currency}
         value.widget.attrs.update(
             step=str(Decimal(1).scaleb(-self.exponent)), inputmode="decimal", min="0"
         )
@@ -402,19 +462,30 @@ class ParcelForm(ErrorSummaryMixin, forms.Form):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        for prefix, label in self.POINTS:
+        for prefix in self.POINTS:
             lat_name, lon_name = f"{prefix}_lat", f"{prefix}_lon"
             if lat_name in self.errors or lon_name in self.errors:
                 continue
             lat, lon = data.get(lat_name), data.get(lon_name)
             if lat is None or lon is None:
-                self.add_error(
-                    lat_name,
-                    f'Place the {label} point on the map: click "Place {label}", then the map.',
-                )
+                missing = {
+                    "pickup": gettext(
+                        'Place the pickup point on the map: click "Place pickup", then the map.'
+                    ),
+                    "dropoff": gettext(
+                        'Place the drop-off point on the map: click "Place drop-off", then the map.'
+                    ),
+                }
+                self.add_error(lat_name, missing[prefix])
                 continue
             try:
-                data[f"{prefix}_point"] = make_point(lon, lat, where=f"The {label} point")
+                data[f"{prefix}_point"] = make_point(
+                    lon,
+                    lat,
+                    where=gettext("The pickup point")
+                    if prefix == "pickup"
+                    else gettext("The drop-off point"),
+                )
             except GeometryError as exc:
                 self.add_error(lat_name, exc.message)
         return data
@@ -518,10 +589,12 @@ def initial_from_parcel(parcel: Parcel) -> dict[str, Any]:
 
 class CancelForm(forms.Form):
     reason = forms.CharField(
-        label="Reason",
+        label=gettext_lazy("Reason"),
         max_length=300,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why are you cancelling?"}),
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": gettext_lazy("Why are you cancelling?")}
+        ),
     )
 
 
@@ -554,21 +627,27 @@ class QuoteForm(forms.Form):
         return data
 
 
+def star_choices() -> list[tuple[int, str]]:
+    return [
+        (n, ngettext("%(count)d star", "%(count)d stars", n) % {"count": n}) for n in range(1, 6)
+    ]
+
+
 class RatingForm(forms.Form):
     """One to five stars and an optional comment, after the delivery."""
 
     stars = forms.TypedChoiceField(
-        label="Your rating",
-        choices=[(n, f"{n} star{'s' if n > 1 else ''}") for n in range(1, 6)],
+        label=gettext_lazy("Your rating"),
+        choices=star_choices,
         coerce=int,
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose from 1 to 5 stars."},
+        error_messages={"required": gettext_lazy("Choose from 1 to 5 stars.")},
     )
     comment = forms.CharField(
-        label="Comment",
+        label=gettext_lazy("Comment"),
         max_length=500,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "How did it go?"}),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": gettext_lazy("How did it go?")}),
     )
 
 
@@ -584,8 +663,12 @@ class CardTokenForm(forms.Form):
     card_token = forms.RegexField(
         regex=CARD_TOKEN_PATTERN,
         error_messages={
-            "required": "The card was not read. Fill in the card details and try again.",
-            "invalid": "The card was not read. Fill in the card details and try again.",
+            "required": gettext_lazy(
+                "The card was not read. Fill in the card details and try again."
+            ),
+            "invalid": gettext_lazy(
+                "The card was not read. Fill in the card details and try again."
+            ),
         },
     )
 
@@ -595,7 +678,7 @@ class TipForm(CardTokenForm):
 
     MAX_MINOR = 100_000  # what tip_start accepts
 
-    amount = forms.DecimalField(label="Tip", max_digits=9)
+    amount = forms.DecimalField(label=gettext_lazy("Tip"), max_digits=9)
 
     def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -604,7 +687,7 @@ class TipForm(CardTokenForm):
         self.smallest = Decimal(1).scaleb(-self.exponent)
         self.biggest = Decimal(self.MAX_MINOR).scaleb(-self.exponent)
         amount = self.fields["amount"]
-        amount.label = f"Tip ({currency})"
+        amount.label = gettext("Tip (%(currency)s)") % {"currency": currency}
         amount.widget.attrs.update(
             step=str(self.smallest), min=str(self.smallest), max=str(self.biggest)
         )
@@ -615,11 +698,13 @@ class TipForm(CardTokenForm):
         minor = value.scaleb(self.exponent)
         if minor != minor.to_integral_value():
             raise forms.ValidationError(
-                f"Use at most {self.exponent} decimal places.", code="decimal_places"
+                gettext("Use at most %(exponent)s decimal places.") % {"exponent": self.exponent},
+                code="decimal_places",
             )
         if not self.smallest <= value <= self.biggest:
             raise forms.ValidationError(
-                f"A tip is between {self.smallest} and {self.biggest} {self.currency}.",
+                gettext("A tip is between %(smallest)s and %(biggest)s %(currency)s.")
+                % {"smallest": self.smallest, "biggest": self.biggest, "currency": self.currency},
                 code="range",
             )
         return int(minor)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from marketplace.core.exceptions import ApplicationError
 from marketplace.hooks.models import EventType, WebhookEndpoint
@@ -24,7 +25,7 @@ class EndpointForm(ErrorSummaryMixin, forms.Form):
     error_anchors = {"event_types": "event-types"}
 
     url = forms.URLField(
-        label="URL",
+        label=gettext_lazy("URL"),
         max_length=500,
         assume_scheme="https",
         widget=forms.TextInput(
@@ -32,18 +33,20 @@ class EndpointForm(ErrorSummaryMixin, forms.Form):
                 "inputmode": "url",
                 "autocomplete": "url",
                 "spellcheck": "false",
-                "placeholder": "https://shop.example.com/waypost/webhooks",
+                "placeholder": gettext_lazy("https://shop.example.com/waypost/webhooks"),
             }
         ),
-        help_text="https, on a public address: we POST each event to it as signed JSON.",
+        help_text=gettext_lazy(
+            "https, on a public address: we POST each event to it as signed JSON."
+        ),
     )
-    description = forms.CharField(label="Description", max_length=200, required=False)
+    description = forms.CharField(label=gettext_lazy("Description"), max_length=200, required=False)
     event_types = forms.MultipleChoiceField(
-        label="Events",
+        label=gettext_lazy("Events"),
         choices=event_type_choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every event, also those added later.",
+        help_text=gettext_lazy("None ticked: every event, also those added later."),
     )
 
     def add_service_errors(self, exc: ApplicationError) -> None:
@@ -52,15 +55,17 @@ class EndpointForm(ErrorSummaryMixin, forms.Form):
 
 class EndpointCreateForm(EndpointForm):
     mode = forms.ChoiceField(
-        label="Mode",
+        label=gettext_lazy("Mode"),
         choices=KeyMode.choices,
         initial=KeyMode.LIVE,
-        help_text="A test endpoint receives the events of test (sandbox) parcels only.",
+        help_text=gettext_lazy(
+            "A test endpoint receives the events of test (sandbox) parcels only."
+        ),
     )
 
 
 class EndpointUpdateForm(EndpointForm):
-    is_active = forms.BooleanField(label="Active: send events to it", required=False)
+    is_active = forms.BooleanField(label=gettext_lazy("Active: send events to it"), required=False)
 
     def __init__(self, *args: Any, endpoint: WebhookEndpoint, **kwargs: Any) -> None:
         offered = {value for value, _ in event_type_choices()}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from marketplace.returns.models import ReturnReason
 from marketplace.returns.services import MAX_PHOTOS, MAX_REASON_CHARS
@@ -24,27 +26,37 @@ class MultiplePhotoField(forms.FileField):
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
         files = data if isinstance(data, list | tuple) else [data] if data else []
         if len(files) > MAX_PHOTOS:
-            raise forms.ValidationError(f"At most {MAX_PHOTOS} photos.")
+            raise forms.ValidationError(
+                gettext("At most %(MAX_PHOTOS)s photos.") % {"MAX_PHOTOS": MAX_PHOTOS}
+            )
         return [super(MultiplePhotoField, self).clean(item, initial) for item in files]
 
 
 class ReturnForm(forms.Form):
-    reason_code = forms.ChoiceField(label="Why does it go back?", choices=ReturnReason.choices)
+    reason_code = forms.ChoiceField(
+        label=gettext_lazy("Why does it go back?"), choices=ReturnReason.choices
+    )
     reason = forms.CharField(
-        label="Details",
+        label=gettext_lazy("Details"),
         max_length=MAX_REASON_CHARS,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What is wrong with it?"}),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": gettext_lazy("What is wrong with it?")}
+        ),
     )
     photos = MultiplePhotoField(
-        label="Photos", required=False, help_text=f"Up to {MAX_PHOTOS} JPEG, PNG or WebP photos."
+        label="Photos",
+        required=False,
+        help_text=format_lazy(
+            gettext_lazy("Up to {count} JPEG, PNG or WebP photos."), count=MAX_PHOTOS
+        ),
     )
 
 
 class RefuseForm(forms.Form):
     reason = forms.CharField(
-        label="Why refuse?",
+        label=gettext_lazy("Why refuse?"),
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Say why the return is refused."},
+        error_messages={"required": gettext_lazy("Say why the return is refused.")},
     )

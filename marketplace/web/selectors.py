@@ -11,11 +11,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from marketplace.deliveries.models import Delivery, DeliveryEvent, DeliveryStatus, Rating
 from marketplace.deliveries.selectors import cancellation_fee_now, delivery_of_parcel
 from marketplace.matching.models import Offer, OfferStatus
+from marketplace.matching.services import parcel_expiry_reason
 from marketplace.parcels.models import Parcel, ParcelStatus
 from marketplace.payments.models import ConnectedAccount, Tip
 from marketplace.returns.selectors import (
@@ -129,7 +132,13 @@ def pending_offer_count(*, parcel: Parcel) -> int:
 def first_name(full_name: str) -> str:
     """The first word of a name; never the email (a courier's email stays private)."""
     parts = full_name.split()
-    return parts[0] if parts else "Your courier"
+    return parts[0] if parts else gettext("Your courier")
+
+
+def _note(text: str) -> str:
+    """An audit note in the reader's language when it is one of the fixed ones (marked with
+    gettext_noop where they are written); notes with someone's own words stay as written."""
+    return gettext(text) if text else ""
 
 
 def parcel_timeline(*, parcel: Parcel) -> list[TimelineEntry]:
@@ -143,7 +152,7 @@ def parcel_timeline(*, parcel: Parcel) -> list[TimelineEntry]:
             from_label=e.get_from_status_display() if e.from_status else "",
             to_label=e.get_to_status_display(),
             to_status=e.to_status,
-            note=e.note,
+            note=_note(e.note),
         )
         for e in parcel.events.all()
     ]
@@ -164,8 +173,8 @@ def parcel_timeline(*, parcel: Parcel) -> list[TimelineEntry]:
         if same is not None:
             folded.add(same)
             entry = entries[same]
-            if event.note and event.note != entry.note:
-                entries[same] = replace(entry, courier_note=event.note)
+            if event.note and _note(event.note) != entry.note:
+                entries[same] = replace(entry, courier_note=_note(event.note))
             continue
         entries.append(
             TimelineEntry(
@@ -174,7 +183,7 @@ def parcel_timeline(*, parcel: Parcel) -> list[TimelineEntry]:
                 from_label=event.get_from_status_display() if event.from_status else "",
                 to_label=event.get_to_status_display(),
                 to_status=event.to_status,
-                note=event.note,
+                note=_note(event.note),
             )
         )
     # At equal times the parcel's own step comes first.
@@ -186,8 +195,11 @@ def _expired_reason(parcel: Parcel) -> str:
         return ""
     event = parcel.events.filter(to_status=ParcelStatus.EXPIRED).last()
     if event is None or not event.note:
-        return "No courier took it before the pickup window closed."
-    return event.note
+        return gettext("No courier took it before the pickup window closed.")
+    with translation.override(settings.LANGUAGE_CODE):
+        written = parcel_expiry_reason(parcel=parcel)
+    # The reason was written in the operator's language: say it in the reader's.
+    return parcel_expiry_reason(parcel=parcel) if event.note == written else event.note
 
 
 def parcel_status_view(*, parcel: Parcel) -> ParcelStatusView:

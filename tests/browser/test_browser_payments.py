@@ -218,7 +218,7 @@ def test_tip_the_courier_after_delivery(page, shot, payments_on, localstripe_ser
 
     page.wait_for_selector("[data-testid=tip-paid]")
     assert "goes to Karla in full" in page.inner_text("[data-testid=messages]")
-    assert page.inner_text("[data-testid=tip-paid]").startswith("You tipped 3.50 EUR")
+    assert page.inner_text("[data-testid=tip-paid]").startswith("You tipped €3.50")
     shot("tipped")
     tip = Tip.objects.get()
     assert (tip.amount, tip.succeeded) == (350, True)

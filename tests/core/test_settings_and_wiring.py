@@ -105,3 +105,23 @@ def test_enqueue_on_commit_waits_for_the_commit(django_capture_on_commit_callbac
         assert task.calls == []
     assert len(callbacks) == 1
     assert task.calls == [((7,), {"reason": "test"})]
+
+
+def test_the_database_pool_replaces_persistent_connections():
+    from config.settings.base import database_pool
+
+    pooled = {"CONN_MAX_AGE": 60, "OPTIONS": {"sslmode": "prefer"}}
+    database_pool(pooled, enabled=True)
+    assert pooled["CONN_MAX_AGE"] == 0  # Django refuses both at once
+    assert pooled["OPTIONS"]["sslmode"] == "prefer"
+    assert pooled["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 10.0}
+
+    unpooled = {"CONN_MAX_AGE": 60}
+    database_pool(unpooled, enabled=False)
+    assert unpooled == {"CONN_MAX_AGE": 60}
+
+
+def test_the_connection_pool_is_off_unless_asked_for(db):
+    from django.db import connection
+
+    assert connection.pool is None  # DATABASE_POOL defaults to false (docs/setup.md)

@@ -69,7 +69,7 @@ def test_a_payout_is_recorded_and_followed_to_the_bank(
     recorded.refresh_from_db()
     assert recorded.status == S.PAID
     told = Notification.objects.get(user=account.courier, kind="payout_paid")
-    assert told.title == "42.50 EUR paid into your bank account"
+    assert told.title == "€42.50 paid into your bank account"
     assert BankPayout.objects.count() == 1
 
 
@@ -96,7 +96,7 @@ def test_a_failed_payout_tells_the_courier_why_by_notification_and_email(
     assert recorded.failure_code == "account_closed"
     assert recorded.failure_message == "The bank account has been closed."
     told = Notification.objects.get(user=account.courier, kind="payout_failed")
-    assert told.title == "Your payout of 19.99 EUR failed"
+    assert told.title == "Your payout of €19.99 failed"
     assert told.body.startswith("The bank account has been closed.")
     assert [m.to for m in mail.outbox] == [[account.courier.email]]
     assert "The bank account has been closed." in mail.outbox[0].body
@@ -236,6 +236,6 @@ def test_the_admin_lists_bank_payouts_read_only(
     account_page = admin_client.get(f"/admin/payments/connectedaccount/{account.pk}/change/")
 
     assert listing.status_code == 200 and payout["id"] in listing.content.decode()
-    assert "9.00 EUR" in listing.content.decode()
+    assert "€9.00" in listing.content.decode()
     assert detail.status_code == 200 and payout["id"] in account_page.content.decode()
     assert admin_client.get("/admin/payments/bankpayout/add/").status_code == 403

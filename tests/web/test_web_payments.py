@@ -438,8 +438,8 @@ def test_tipping_the_courier_after_delivery(
     transfer = Transfer.objects.get(kind=TransferKind.TIP)
     assert (transfer.amount, transfer.courier) == (250, delivery.courier)
     html = alice_client.get(detail_url).content.decode()
-    assert "Your tip of 2.50 EUR goes to Karla in full." in text_of(html, "messages")
-    assert text_of(html, "tip-paid").startswith("You tipped 2.50 EUR on")
+    assert "Your tip of €2.50 goes to Karla in full." in text_of(html, "messages")
+    assert text_of(html, "tip-paid").startswith("You tipped €2.50 on")
 
 
 @pytest.mark.parametrize(
@@ -500,7 +500,7 @@ def test_a_new_courier_sets_up_payouts_with_stripe(stripe_connect, client, carl)
     html = client.get(reverse("web:payouts")).content.decode()
     assert text_of(html, "account-state") == "Not set up"
     assert text_of(html, "onboarding-submit") == "Set up payouts with Stripe"
-    assert text_of(html, "money-waiting") == "0.00 EUR"
+    assert text_of(html, "money-waiting") == "€0.00"
     assert 'data-testid="nav-payouts"' in html
 
     response = client.post(reverse("web:payouts_onboarding"))
@@ -529,7 +529,7 @@ def test_the_payouts_page_follows_the_stripe_account_and_the_money(
     )
     share = format_money(parcel.courier_share, parcel.currency)
     assert text_of(html, "money-waiting") == share
-    assert text_of(html, "money-sent") == "0.00 EUR"
+    assert text_of(html, "money-sent") == "€0.00"
     assert text_of(html, "onboarding-submit") == "Continue with Stripe"
 
     # Stripe enables payouts; the page re-reads the account, and the waiting share is sent.
@@ -540,7 +540,7 @@ def test_the_payouts_page_follows_the_stripe_account_and_the_money(
 
     assert text_of(html, "account-state") == "Payouts enabled"
     assert "requirements-due" not in html
-    assert text_of(html, "money-waiting") == "0.00 EUR"
+    assert text_of(html, "money-waiting") == "€0.00"
     assert text_of(html, "money-sent") == share
     assert Transfer.objects.get().status == TransferStatus.PAID
 

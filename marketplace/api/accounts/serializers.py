@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from marketplace.accounts.models import CourierProfile, User, VehicleType
+from marketplace.core.languages import language_problem
 from marketplace.core.sizes import SizeClass
 from marketplace.core.timezones import zone_of, zone_problem
 
@@ -31,6 +32,17 @@ def _validate_time_zone(value: str) -> None:
         raise serializers.ValidationError(problem)
 
 
+def _validate_language(value: str) -> None:
+    if problem := language_problem(value):
+        raise serializers.ValidationError(problem)
+
+
+LANGUAGE_HELP = (
+    "Language code of this person's pages, e-mails, push texts and API messages: one of "
+    "settings.LANGUAGES (en, de, fr); empty: the request's Accept-Language, else the operator's."
+)
+
+
 class UserSerializer(serializers.ModelSerializer):
     courier_profile = CourierProfileSerializer(read_only=True)
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
@@ -53,6 +65,7 @@ class UserSerializer(serializers.ModelSerializer):
             "roles",
             "courier_profile",
             "time_zone",
+            "language",
             "date_joined",
         ]
         read_only_fields = ["id", "email", "is_courier", "roles", "date_joined"]
@@ -68,6 +81,13 @@ class UserUpdateSerializer(serializers.Serializer):
         allow_blank=True,
         validators=[_validate_time_zone],
         help_text="IANA name such as Europe/Berlin; empty: the operator's zone.",
+    )
+    language = serializers.CharField(
+        max_length=8,
+        required=False,
+        allow_blank=True,
+        validators=[_validate_language],
+        help_text=LANGUAGE_HELP,
     )
 
 
@@ -89,6 +109,14 @@ class RegisterSerializer(serializers.Serializer):
         validators=[_validate_time_zone],
         help_text="IANA name such as Europe/Berlin; empty: the operator's zone.",
     )
+    language = serializers.CharField(
+        max_length=8,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[_validate_language],
+        help_text=LANGUAGE_HELP,
+    )
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -99,3 +127,9 @@ class TokenPairSerializer(serializers.Serializer):
 class RegisterResponseSerializer(serializers.Serializer):
     user = UserSerializer()
     tokens = TokenPairSerializer()
+
+
+class AccountEraseSerializer(serializers.Serializer):
+    """DELETE /me/: the account's password confirms the erasure."""
+
+    password = serializers.CharField(trim_whitespace=False, write_only=True)

@@ -2,6 +2,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -19,6 +20,7 @@ from rest_framework_simplejwt.views import (
 from marketplace.accounts.models import User
 from marketplace.accounts.services import courier_profile_upsert, user_register
 from marketplace.api.accounts.serializers import (
+    AccountEraseSerializer,
     CourierProfileInputSerializer,
     CourierProfileSerializer,
     RegisterResponseSerializer,
@@ -27,7 +29,8 @@ from marketplace.api.accounts.serializers import (
     UserUpdateSerializer,
 )
 from marketplace.api.users import api_user
-from marketplace.core.exceptions import ApplicationError
+from marketplace.core.exceptions import ApplicationError, NotAllowedError
+from marketplace.lifecycle.erasure import account_erase
 from marketplace.lifecycle.personal_data import personal_data_download
 
 
@@ -94,10 +97,23 @@ class MeApi(APIView):
                 setattr(user, name, value)
             if not (user.is_shipper or user.is_courier):
                 raise ApplicationError(
-                    "Keep at least one role: shipper or courier.", code="no_role"
+                    gettext("Keep at least one role: shipper or courier."), code="no_role"
                 )
             user.save()
         return Response(UserSerializer(user).data)
+
+    @extend_schema(request=AccountEraseSerializer, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        """Erase my account (docs/personal-data.md): 204; 403 on a wrong password; 409
+        `erasure_blocked` with `details.reasons` while a parcel, delivery, escrow, dispute or
+        transfer is still open."""
+        data = AccountEraseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = api_user(request)
+        if not user.check_password(data.validated_data["password"]):
+            raise NotAllowedError(gettext("That is not your password."), code="wrong_password")
+        account_erase(user=user, actor=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CourierProfileApi(APIView):
@@ -108,7 +124,7 @@ class CourierProfileApi(APIView):
         profile = getattr(api_user(request), "courier_profile", None)
         if profile is None:
             raise ApplicationError(
-                "You have no courier profile yet; PUT one to become a courier.",
+                gettext("You have no courier profile yet; PUT one to become a courier."),
                 code="no_courier_profile",
             )
         return Response(CourierProfileSerializer(profile).data)

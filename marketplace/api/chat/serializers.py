@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from marketplace.core.api_fields import DateTimeField
@@ -51,7 +52,7 @@ class HistoryQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "since_id" in attrs and "before_id" in attrs:
-            raise serializers.ValidationError("Give since_id or before_id, not both.")
+            raise serializers.ValidationError(gettext("Give since_id or before_id, not both."))
         return attrs
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -52,7 +53,7 @@ def _delivery_for(request: Request, pk: int) -> tuple[Delivery, ChatAccess]:
         access = selectors.chat_access(delivery=delivery, user=api_user(request))
         if access is not None:
             return delivery, access
-    raise NotFoundError("No such conversation.")
+    raise NotFoundError(gettext("No such conversation."))
 
 
 def _share_contacts(delivery: Delivery) -> bool:

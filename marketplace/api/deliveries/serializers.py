@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from marketplace.api.parcels.serializers import LimitedImageField, OptionLabelsField
@@ -110,7 +111,9 @@ class DeliveryEventSerializer(serializers.ModelSerializer):
 
 
 class CodeSerializer(serializers.Serializer):
-    code = serializers.RegexField(r"^\s*\d{6}\s*$", error_messages={"invalid": "Six digits."})
+    code = serializers.RegexField(
+        r"^\s*\d{6}\s*$", error_messages={"invalid": gettext_lazy("Six digits.")}
+    )
 
 
 class DeliverSerializer(serializers.Serializer):
@@ -121,7 +124,7 @@ class DeliverSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        error_messages={"invalid": "Six digits."},
+        error_messages={"invalid": gettext_lazy("Six digits.")},
         help_text="The recipient's code; may be left out only for a parcel left at the door.",
     )
     photo = LimitedImageField(required=False, help_text="Required when left at the door.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -157,7 +158,9 @@ def _shipper_delivery(request: Request, pk: int) -> Delivery:
     parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
     delivery = selectors.delivery_of_parcel(parcel=parcel)
     if delivery is None:
-        raise NotFoundError("No courier has been assigned to this parcel yet.", code="no_delivery")
+        raise NotFoundError(
+            gettext("No courier has been assigned to this parcel yet."), code="no_delivery"
+        )
     return delivery
 
 

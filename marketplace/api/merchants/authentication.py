@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.permissions import OperandHolder, SingleOperandHolder
@@ -57,14 +58,14 @@ def request_merchant(request: Request) -> Merchant:
 class HasMerchantKey(permissions.BasePermission):
     """A merchant API key is required; writes need a key with the write scope."""
 
-    message = "A merchant API key is required (Authorization: Api-Key ...)."
+    message = gettext_lazy("A merchant API key is required (Authorization: Api-Key ...).")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         key = request_key(request)
         if key is None:
             return False
         if request.method not in permissions.SAFE_METHODS and not key.can_write:
-            self.message = "This API key is read-only."
+            self.message = gettext_lazy("This API key is read-only.")
             return False
         return True
 

@@ -9,6 +9,7 @@ from typing import Any
 import django_filters
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -158,11 +159,13 @@ def _bulk_rows(request: Request) -> list[Any]:
         rows = request.data
     if not isinstance(rows, list) or not rows:
         raise ApplicationError(
-            "Send a JSON list of deliveries, or a CSV file in the field `file`.", code="invalid"
+            gettext("Send a JSON list of deliveries, or a CSV file in the field `file`."),
+            code="invalid",
         )
     if len(rows) > settings.MERCHANT_BULK_MAX_ROWS:
         raise ApplicationError(
-            f"At most {settings.MERCHANT_BULK_MAX_ROWS} rows per request ({len(rows)} sent).",
+            gettext("At most %(MERCHANT_BULK_MAX_ROWS)s rows per request (%(len)s sent).")
+            % {"MERCHANT_BULK_MAX_ROWS": settings.MERCHANT_BULK_MAX_ROWS, "len": len(rows)},
             code="too_many_rows",
         )
     return rows

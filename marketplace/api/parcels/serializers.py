@@ -3,11 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.core.api_fields import POINT_SCHEMA, DateTimeField, PointField
 from marketplace.core.geo import approximate
+from marketplace.core.serializers import BuiltOnceFieldsMixin
 from marketplace.core.sizes import SizeClass
 from marketplace.parcels.delivery_input import DeliveryOptionsSerializer
 from marketplace.parcels.models import Parcel, ParcelEvent
@@ -37,7 +40,9 @@ class LimitedImageField(serializers.ImageField):
         size = getattr(data, "size", None)
         if size is not None and size > settings.MAX_UPLOAD_BYTES:
             limit = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
-            raise serializers.ValidationError(f"The photo may be at most {limit:g} MB.")
+            raise serializers.ValidationError(
+                gettext("The photo may be at most %(limit)s MB.") % {"limit": format(limit, "g")}
+            )
         return super().to_internal_value(data)
 
 
@@ -72,8 +77,13 @@ class ParcelEventSerializer(serializers.ModelSerializer):
         fields = ["from_status", "to_status", "note", "created_at"]
 
 
-class ParcelSerializer(serializers.ModelSerializer):
+class ParcelSerializer(BuiltOnceFieldsMixin, serializers.ModelSerializer):
     """The shipper's (owner's) full view of a parcel."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }
 
     pickup_point = PointField()
     dropoff_point = PointField()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -40,7 +41,7 @@ class ParcelPaymentApi(APIView):
         parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
         payment = payment_of_parcel(parcel_id=parcel.pk)
         if payment is None:
-            raise NotFoundError("This parcel has no payment yet.", code="no_payment")
+            raise NotFoundError(gettext("This parcel has no payment yet."), code="no_payment")
         return Response(PaymentSerializer(payment).data)
 
     @extend_schema(request=PaymentStartSerializer, responses={201: PaymentSerializer})
@@ -62,7 +63,7 @@ class ParcelPaymentSyncApi(APIView):
         parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
         payment = payment_of_parcel(parcel_id=parcel.pk)
         if payment is None:
-            raise NotFoundError("This parcel has no payment yet.", code="no_payment")
+            raise NotFoundError(gettext("This parcel has no payment yet."), code="no_payment")
         paying.payment_sync(payment_intent_id=payment.stripe_payment_intent_id)
         payment.refresh_from_db()
         return Response(PaymentSerializer(payment).data)
@@ -78,7 +79,7 @@ class ParcelTipApi(APIView):
         parcel = get_object_or_404(parcels_of_shipper(shipper=api_user(request)), pk=pk)
         delivery = delivery_of_parcel(parcel=parcel)
         if delivery is None:
-            raise NotFoundError("No courier delivered this parcel.", code="no_delivery")
+            raise NotFoundError(gettext("No courier delivered this parcel."), code="no_delivery")
         data = TipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         tip = tips.tip_start(delivery=delivery, shipper=api_user(request), **data.validated_data)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -33,10 +34,11 @@ class PingBatchSerializer(serializers.Serializer):
 
     def validate_pings(self, value: list[Any]) -> list[Any]:
         if not value:
-            raise serializers.ValidationError("Send at least one ping.")
+            raise serializers.ValidationError(gettext("Send at least one ping."))
         if len(value) > settings.TRACKING_MAX_BATCH:
             raise serializers.ValidationError(
-                f"Send at most {settings.TRACKING_MAX_BATCH} pings at a time."
+                gettext("Send at most %(TRACKING_MAX_BATCH)s pings at a time.")
+                % {"TRACKING_MAX_BATCH": settings.TRACKING_MAX_BATCH}
             )
         return value
 

@@ -7,6 +7,7 @@ from typing import cast
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -79,7 +80,9 @@ class DeliveryTrackingLinkApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         delivery = get_object_or_404(selectors.deliveries_visible_to(user=_user(request)), pk=pk)
         if delivery.parcel.shipper_id != api_user(request).pk and not api_user(request).is_staff:
-            raise NotAllowedError("Only the shipper shares the tracking link.", code="not_owner")
+            raise NotAllowedError(
+                gettext("Only the shipper shares the tracking link."), code="not_owner"
+            )
         link = services.tracking_link_get_or_create(delivery=delivery)
         url = request.build_absolute_uri(reverse("tracking:public_track", args=[link.token]))
         return Response(TrackingLinkSerializer({"url": url, "token": link.token}).data)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from marketplace.core.api_fields import DateTimeField, LineStringField, PointField
@@ -34,7 +35,7 @@ class RouteInputSerializer(serializers.Serializer):
         if encoded is not None:
             if "route" in attrs:
                 raise serializers.ValidationError(
-                    {"route_polyline": ["Send either route or route_polyline, not both."]}
+                    {"route_polyline": [gettext("Send either route or route_polyline, not both.")]}
                 )
             try:
                 attrs["route"] = line_from_polyline(encoded, precision=precision)
@@ -45,7 +46,13 @@ class RouteInputSerializer(serializers.Serializer):
             attrs["route_source"] = RouteSource.GEOJSON
         elif "origin" not in attrs or "destination" not in attrs:
             raise serializers.ValidationError(
-                {"route": ["Send a route (GeoJSON or polyline), or both origin and destination."]}
+                {
+                    "route": [
+                        gettext(
+                            "Send a route (GeoJSON or polyline), or both origin and destination."
+                        )
+                    ]
+                }
             )
         return attrs
 
@@ -90,7 +97,9 @@ class TripUpdateSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
-            raise serializers.ValidationError({"non_field_errors": ["Send a field to change."]})
+            raise serializers.ValidationError(
+                {"non_field_errors": [gettext("Send a field to change.")]}
+            )
         return attrs
 
 

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from marketplace.accounts.models import CourierProfile, User, VerificationStatus
 from marketplace.accounts.services import courier_set_verification
 from marketplace.backoffice.admin.common import admin_user
+from marketplace.backoffice.admin.personal_data import ErasedFilter, PersonalDataAdminMixin
 
 
 class CourierProfileInline(admin.StackedInline):
@@ -17,12 +18,29 @@ class CourierProfileInline(admin.StackedInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(PersonalDataAdminMixin, DjangoUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "full_name", "is_shipper", "is_courier", "is_staff", "date_joined"]
-    list_filter = ["is_shipper", "is_courier", "is_staff", "is_active", "date_joined"]
+    list_display = [
+        "email",
+        "full_name",
+        "is_shipper",
+        "is_courier",
+        "is_staff",
+        "date_joined",
+        "is_erased",
+    ]
+    list_filter = [
+        "is_shipper",
+        "is_courier",
+        "is_staff",
+        "is_active",
+        ErasedFilter,
+        "date_joined",
+    ]
     search_fields = ["email", "full_name", "phone"]
-    readonly_fields = ["last_login", "date_joined"]
+    readonly_fields = ["last_login", "date_joined", "erased_at", "personal_data_links"]
+    # The list's "Run the retention purge now" link (personal_data.PersonalDataAdminMixin).
+    change_list_template = "admin/accounts/user/change_list.html"
     inlines = [CourierProfileInline]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -33,6 +51,7 @@ class UserAdmin(DjangoUserAdmin):
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Personal data", {"fields": ("personal_data_links", "erased_at")}),
     )
     add_fieldsets = (
         (

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -115,8 +116,8 @@ def delivery_chat_contacts(request: HttpRequest, delivery_id: int) -> HttpRespon
     else:
         messages.success(
             request,
-            "Phone numbers and emails are now shown in this conversation."
+            gettext("Phone numbers and emails are now shown in this conversation.")
             if share
-            else "Phone numbers and emails are hidden again in this conversation.",
+            else gettext("Phone numbers and emails are hidden again in this conversation."),
         )
     return redirect(_page_url(delivery.pk))

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from marketplace.core.exceptions import ApplicationError
@@ -58,7 +59,9 @@ def hooks_endpoints(request: HttpRequest) -> HttpResponse:
                 form.add_service_errors(exc)
             else:
                 messages.success(
-                    request, f"Endpoint {endpoint.url} added. Verify its events with this secret."
+                    request,
+                    gettext("Endpoint %(url)s added. Verify its events with this secret.")
+                    % {"url": endpoint.url},
                 )
                 return redirect(_endpoint_url(endpoint))
     else:
@@ -69,7 +72,7 @@ def hooks_endpoints(request: HttpRequest) -> HttpResponse:
         "sections": [
             {
                 "mode": mode,
-                "title": f"{label} endpoints",
+                "title": gettext("Live endpoints") if mode == "live" else gettext("Test endpoints"),
                 "endpoints": selectors.endpoints_of(merchant=member.merchant, mode=mode),
             }
             for mode, label in KeyMode.choices
@@ -81,10 +84,10 @@ def hooks_endpoints(request: HttpRequest) -> HttpResponse:
 
 def _updated_message(changes: dict[str, Any]) -> str:
     if changes.get("is_active") is True:
-        return "Endpoint re-enabled: its failure count starts again from 0."
+        return gettext("Endpoint re-enabled: its failure count starts again from 0.")
     if changes.get("is_active") is False:
-        return "Endpoint disabled: no events are sent to it until you turn it on again."
-    return "Endpoint saved."
+        return gettext("Endpoint disabled: no events are sent to it until you turn it on again.")
+    return gettext("Endpoint saved.")
 
 
 @shipper_required
@@ -97,7 +100,7 @@ def hooks_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             changes = form.changes()
             if not changes:
-                messages.info(request, "Nothing to save: the settings are as they were.")
+                messages.info(request, gettext("Nothing to save: the settings are as they were."))
                 return redirect(_endpoint_url(endpoint))
             try:
                 services.endpoint_update(endpoint=endpoint, **changes)
@@ -130,7 +133,8 @@ def _owned_endpoint(request: HttpRequest, pk: int) -> WebhookEndpoint:
 def hooks_endpoint_roll_secret(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = services.endpoint_roll_secret(endpoint=_owned_endpoint(request, pk))
     messages.success(
-        request, "New signing secret: events are signed with it from now on, not the old one."
+        request,
+        gettext("New signing secret: events are signed with it from now on, not the old one."),
     )
     return redirect(_endpoint_url(endpoint))
 
@@ -141,7 +145,8 @@ def _queued(request: HttpRequest, endpoint: WebhookEndpoint, sent: str) -> None:
         messages.success(request, sent)
     else:
         messages.warning(
-            request, "Queued: it is sent once you turn the endpoint on again (Active, above)."
+            request,
+            gettext("Queued: it is sent once you turn the endpoint on again (Active, above)."),
         )
 
 

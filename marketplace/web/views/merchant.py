@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from marketplace.core.exceptions import ApplicationError
@@ -42,7 +43,9 @@ def merchant_home(request: HttpRequest) -> HttpResponse:
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, "Your merchant is set up. Create an API key next.")
+                messages.success(
+                    request, gettext("Your merchant is set up. Create an API key next.")
+                )
                 return redirect("web:merchant")
         return render(request, "web/merchant_setup.html", {"form": form})
     context = {
@@ -64,7 +67,7 @@ def merchant_key_create(request: HttpRequest) -> HttpResponse:
     member = _owner(request)
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the key a name (at most 50 characters).")
+        messages.error(request, gettext("Give the key a name (at most 50 characters)."))
         return redirect("web:merchant")
     _, text = merchants.api_key_create(
         merchant=member.merchant, created_by=current_user(request), **form.cleaned_data
@@ -82,7 +85,9 @@ def merchant_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
         merchants.api_key_revoke(merchant=member.merchant, prefix=prefix)
     except ApplicationError as exc:
         raise Http404(exc.message) from exc
-    messages.success(request, f"Key {prefix} is revoked: it no longer works.")
+    messages.success(
+        request, gettext("Key %(prefix)s is revoked: it no longer works.") % {"prefix": prefix}
+    )
     return redirect("web:merchant")
 
 
@@ -92,7 +97,7 @@ def merchant_upload_create(request: HttpRequest) -> HttpResponse:
     member = _owner(request)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose a CSV file.")
+        messages.error(request, gettext("Choose a CSV file."))
         return redirect("web:merchant")
     upload_file = form.cleaned_data["file"]
     try:

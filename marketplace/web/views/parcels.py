@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -96,11 +97,15 @@ def parcel_create(request: HttpRequest) -> HttpResponse:
                 if parcel.status == ParcelStatus.DRAFT and settings.PAYMENTS_REQUIRED:
                     messages.success(
                         request,
-                        "Your parcel is saved. Pay for it to publish it: couriers see it "
-                        "once it is paid.",
+                        gettext(
+                            "Your parcel is saved. Pay for it to publish it: couriers see it "
+                            "once it is paid."
+                        ),
                     )
                     return redirect("web:parcel_pay", pk=parcel.pk)
-                messages.success(request, "Your parcel is posted: couriers can now see it.")
+                messages.success(
+                    request, gettext("Your parcel is posted: couriers can now see it.")
+                )
                 return redirect("web:parcel_detail", pk=parcel.pk)
     else:
         form = ParcelForm(initial=_default_windows(timezone.now()))
@@ -205,8 +210,8 @@ def parcel_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not parcel.is_editable:
         messages.error(
             request,
-            f"This parcel is {parcel.get_status_display().lower()}: "
-            "it can be edited only while it is a draft or open.",
+            gettext("This parcel is %(lower)s: it can be edited only while it is a draft or open.")
+            % {"lower": parcel.get_status_display().lower()},
         )
         return redirect("web:parcel_detail", pk=parcel.pk)
     if request.method == "POST":
@@ -214,14 +219,14 @@ def parcel_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             changes = form.changed_parcel_fields()
             if not changes:
-                messages.info(request, "Nothing changed.")
+                messages.info(request, gettext("Nothing changed."))
                 return redirect("web:parcel_detail", pk=parcel.pk)
             try:
                 parcel = parcel_update(parcel=parcel, actor=current_user(request), **changes)
             except ApplicationError as exc:
                 form.add_service_errors(exc)
             else:
-                messages.success(request, "Your changes are saved.")
+                messages.success(request, gettext("Your changes are saved."))
                 return redirect("web:parcel_detail", pk=parcel.pk)
     else:
         form = ParcelForm(instance=parcel)
@@ -236,7 +241,8 @@ def parcel_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if not _can_cancel(parcel):
         messages.error(
             request,
-            f"This parcel is {parcel.get_status_display().lower()}: it can no longer be cancelled.",
+            gettext("This parcel is %(lower)s: it can no longer be cancelled.")
+            % {"lower": parcel.get_status_display().lower()},
         )
     elif not form.is_valid():
         messages.error(request, " ".join(str(e) for e in form.errors.get("reason", [])))
@@ -255,12 +261,14 @@ def parcel_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             if fee:
                 messages.success(
                     request,
-                    "The parcel is cancelled. Your courier was already on the way, so "
-                    f"{format_money(fee, parcel.currency)} of the price goes to them "
-                    "as a cancellation fee.",
+                    gettext(
+                        "The parcel is cancelled. Your courier was already on the way, so "
+                        "%(format_money)s of the price goes to them as a cancellation fee."
+                    )
+                    % {"format_money": format_money(fee, parcel.currency)},
                 )
             else:
-                messages.success(request, "The parcel is cancelled.")
+                messages.success(request, gettext("The parcel is cancelled."))
     return redirect("web:parcel_detail", pk=parcel.pk)
 
 
@@ -273,14 +281,19 @@ def parcel_reissue_code(request: HttpRequest, pk: int, kind: str) -> HttpRespons
         raise Http404("No such code.")
     delivery = delivery_of_parcel(parcel=parcel)
     if delivery is None:
-        messages.error(request, "No courier has taken this parcel yet: there is no code to renew.")
+        messages.error(
+            request, gettext("No courier has taken this parcel yet: there is no code to renew.")
+        )
         return redirect("web:parcel_detail", pk=parcel.pk)
     try:
         delivery_reissue_code(delivery=delivery, actor=current_user(request), kind=kind)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Here is a new {kind} code. The old one no longer works.")
+        messages.success(
+            request,
+            gettext("Here is a new %(kind)s code. The old one no longer works.") % {"kind": kind},
+        )
     return redirect(reverse("web:parcel_detail", args=[parcel.pk]) + "#codes")
 
 
@@ -294,7 +307,7 @@ def parcel_rate(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _render_detail(request, parcel, rating_form=form, status=400)
     if delivery is None:
-        messages.error(request, "Ratings open once the parcel is delivered.")
+        messages.error(request, gettext("Ratings open once the parcel is delivered."))
     else:
         try:
             rating_create(
@@ -306,7 +319,7 @@ def parcel_rate(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "Thank you for rating your courier.")
+            messages.success(request, gettext("Thank you for rating your courier."))
     return redirect(reverse("web:parcel_detail", args=[parcel.pk]) + "#rating")
 
 
@@ -316,7 +329,9 @@ def parcel_quote(request: HttpRequest) -> JsonResponse:
     """The price of a parcel before it is posted, for the form's "Get a quote" button."""
     form = QuoteForm(request.POST)
     if not form.is_valid():
-        message = "Place both points on the map and fill in size, weight and delivery time."
+        message = gettext(
+            "Place both points on the map and fill in size, weight and delivery time."
+        )
         return JsonResponse({"ok": False, "message": message, "errors": form.errors}, status=400)
     data = form.cleaned_data
     quote = quote_price(

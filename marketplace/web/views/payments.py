@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from marketplace.core.exceptions import ApplicationError
@@ -36,7 +37,7 @@ from marketplace.web.views.parcels import parcel_payable, stripe_context
 
 log = logging.getLogger(__name__)
 # Shown when Stripe cannot be reached (a StripeError outside the services' own handling).
-PROVIDER_DOWN = (
+PROVIDER_DOWN = gettext_lazy(
     "Our payment provider cannot be reached right now. Nothing was charged by this attempt; "
     "try again in a minute."
 )
@@ -57,7 +58,7 @@ def _json_error(message: str, status: int, **extra: Any) -> JsonResponse:
 def _first_error(form: CardTokenForm) -> str:
     for errors in form.errors.values():
         return str(errors[0])
-    return "Check the form and try again."
+    return gettext("Check the form and try again.")
 
 
 def _declined(message: str) -> str:
@@ -78,17 +79,20 @@ def _payment_answer(request: HttpRequest, parcel: Parcel, payment: Payment) -> J
     if payment.status == PaymentStatus.FAILED:
         return _json_error(_declined(payment.failure_message), 402)
     if payment.status == PaymentStatus.CANCELED:
-        return _json_error("This payment attempt was cancelled. Try again.", 409)
+        return _json_error(gettext("This payment attempt was cancelled. Try again."), 409)
     parcel.refresh_from_db()
     amount = format_money(payment.amount, payment.currency)
     if parcel.status == ParcelStatus.OPEN:
         messages.success(
             request,
-            f"Paid {amount}. Your parcel is published: couriers can now see it. "
-            "We hold the money until the parcel is delivered.",
+            gettext(
+                "Paid %(amount)s. Your parcel is published: couriers can now see it. "
+                "We hold the money until the parcel is delivered."
+            )
+            % {"amount": amount},
         )
     else:
-        messages.success(request, f"Paid {amount}.")
+        messages.success(request, gettext("Paid %(amount)s.") % {"amount": amount})
     return JsonResponse(
         {"status": "succeeded", "redirect": reverse("web:parcel_detail", args=[parcel.pk])}
     )
@@ -105,7 +109,8 @@ def parcel_pay(request: HttpRequest, pk: int) -> HttpResponse:
             return _json_error(_first_error(form), 400)
         if not parcel_payable(parcel):
             return _json_error(
-                f"This parcel is {parcel.get_status_display().lower()}: there is nothing to pay.",
+                gettext("This parcel is %(lower)s: there is nothing to pay.")
+                % {"lower": parcel.get_status_display().lower()},
                 409,
                 redirect=detail_url,
             )
@@ -120,16 +125,17 @@ def parcel_pay(request: HttpRequest, pk: int) -> HttpResponse:
             return _json_error(exc.message, exc.status_code, code=exc.code, **extra)
         except StripeError:
             log.exception("paying for parcel %s", parcel.pk)
-            return _json_error(PROVIDER_DOWN, 502)
+            return _json_error(str(PROVIDER_DOWN), 502)
         return _payment_answer(request, parcel, payment)
 
     if not parcel_payable(parcel):
         if parcel.status == ParcelStatus.DRAFT:
-            messages.info(request, "This parcel needs no payment to be published.")
+            messages.info(request, gettext("This parcel needs no payment to be published."))
         else:
             messages.info(
                 request,
-                f"This parcel is {parcel.get_status_display().lower()}: there is nothing to pay.",
+                gettext("This parcel is %(lower)s: there is nothing to pay.")
+                % {"lower": parcel.get_status_display().lower()},
             )
         return redirect(detail_url)
     context = {
@@ -147,18 +153,18 @@ def parcel_pay_sync(request: HttpRequest, pk: int) -> JsonResponse:
     parcel = own_parcel(request, pk)
     payment = payment_of_parcel(parcel_id=parcel.pk)
     if payment is None:
-        return _json_error("There is no payment for this parcel yet.", 404)
+        return _json_error(gettext("There is no payment for this parcel yet."), 404)
     try:
         paying.payment_sync(payment_intent_id=payment.stripe_payment_intent_id)
     except ApplicationError as exc:
         return _json_error(exc.message, exc.status_code, code=exc.code)
     except StripeError:
         log.exception("syncing the payment of parcel %s", parcel.pk)
-        return _json_error(PROVIDER_DOWN, 502)
+        return _json_error(str(PROVIDER_DOWN), 502)
     payment.refresh_from_db()
     if payment.status == PaymentStatus.REQUIRES_PAYMENT:
         return _json_error(
-            "Your bank has not confirmed the payment. Nothing was charged: try again.", 402
+            gettext("Your bank has not confirmed the payment. Nothing was charged: try again."), 402
         )
     return _payment_answer(request, parcel, payment)
 
@@ -175,8 +181,8 @@ def _tip_answer(request: HttpRequest, parcel: Parcel, tip: Tip) -> JsonResponse:
     courier = web_selectors.first_name(tip.delivery.courier.full_name)
     messages.success(
         request,
-        f"Thank you! Your tip of {format_money(tip.amount, tip.currency)} goes to {courier} "
-        "in full.",
+        gettext("Thank you! Your tip of %(format_money)s goes to %(courier)s in full.")
+        % {"format_money": format_money(tip.amount, tip.currency), "courier": courier},
     )
     return JsonResponse(
         {"status": "succeeded", "redirect": reverse("web:parcel_detail", args=[parcel.pk]) + "#tip"}
@@ -193,7 +199,7 @@ def parcel_tip(request: HttpRequest, pk: int) -> JsonResponse:
         return _json_error(_first_error(form), 400)
     delivery = delivery_of_parcel(parcel=parcel)
     if delivery is None:
-        return _json_error("Tips open once the parcel is delivered.", 409)
+        return _json_error(gettext("Tips open once the parcel is delivered."), 409)
     try:
         tip = tips.tip_start(
             delivery=delivery,
@@ -205,7 +211,7 @@ def parcel_tip(request: HttpRequest, pk: int) -> JsonResponse:
         return _json_error(exc.message, exc.status_code, code=exc.code)
     except StripeError:
         log.exception("tipping on parcel %s", parcel.pk)
-        return _json_error(PROVIDER_DOWN, 502)
+        return _json_error(str(PROVIDER_DOWN), 502)
     return _tip_answer(request, parcel, tip)
 
 
@@ -222,12 +228,14 @@ def parcel_tip_sync(request: HttpRequest, pk: int, tip_pk: int) -> JsonResponse:
         return _json_error(exc.message, exc.status_code, code=exc.code)
     except StripeError:
         log.exception("syncing tip %s", tip.pk)
-        return _json_error(PROVIDER_DOWN, 502)
+        return _json_error(str(PROVIDER_DOWN), 502)
     tip.refresh_from_db()
     if not tip.succeeded:
         return _json_error(
-            "The tip did not go through: the card was refused or not confirmed. "
-            "Nothing was charged: try again or use another card.",
+            gettext(
+                "The tip did not go through: the card was refused or not confirmed. "
+                "Nothing was charged: try again or use another card."
+            ),
             402,
         )
     return _tip_answer(request, parcel, tip)

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from marketplace.accounts.models import User
@@ -56,9 +57,9 @@ def parcel_return_request(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(_parcel_page(parcel.pk))
     messages.success(
         request,
-        "The return is booked. Pay for the way back below to offer it to couriers."
+        gettext("The return is booked. Pay for the way back below to offer it to couriers.")
         if parcel_return.reverse.status == "draft"
-        else "The return is booked and offered to couriers going that way.",
+        else gettext("The return is booked and offered to couriers going that way."),
     )
     return redirect(reverse("web:parcel_detail", args=[parcel_return.reverse_id]))
 
@@ -78,7 +79,7 @@ def return_approve(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         _report(request, exc)
     else:
-        messages.success(request, "Return approved.")
+        messages.success(request, gettext("Return approved."))
     return redirect(_parcel_page(parcel_return.original_id))
 
 
@@ -99,7 +100,7 @@ def return_refuse(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         _report(request, exc)
     else:
-        messages.success(request, "Return refused; the recipient sees your reason.")
+        messages.success(request, gettext("Return refused; the recipient sees your reason."))
     return redirect(_parcel_page(parcel_return.original_id))
 
 
@@ -133,7 +134,7 @@ def public_return_request(request: HttpRequest, token: str) -> HttpResponse:
                 for message in field_errors:
                     form.add_error(field if field in form.fields else None, message)
         else:
-            messages.success(request, "Your return request is sent to the sender.")
+            messages.success(request, gettext("Your return request is sent to the sender."))
             return redirect(reverse("tracking:public_track", args=[token]) + "#return")
     context = {"token": token, "form": form, "error": error, **public_return_context(parcel=parcel)}
     context["return_form"] = form

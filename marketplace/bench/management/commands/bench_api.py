@@ -128,6 +128,8 @@ class Command(QuietCommand):
             # The server checks the JWTs this process signed (the same key under any settings).
             "DJANGO_SECRET_KEY": settings.SECRET_KEY,
             "BENCH_BARE_VIEW": "true",
+            # The connection pool (off by default: docs/setup.md says why) is what it measures.
+            "DATABASE_POOL": os.environ.get("DATABASE_POOL", "true"),
             "API_THROTTLE_USER": THROTTLE_RATE,
             "CHANNEL_LAYER_PREFIX": f"waypost-bench-api-{os.getpid()}",
         }
