@@ -44,3 +44,15 @@ def run_on_commit_or_log(func: Callable[[], Any], /, what: str) -> None:
             log.warning("%s failed after commit: %s: %s", what, type(exc).__name__, exc)
 
     transaction.on_commit(run)
+
+
+def files_delete_on_commit(files: list[Any]) -> None:
+    """Delete stored files (FieldFiles) after commit: a rollback keeps the rows that name them."""
+    named = [(file.storage, file.name) for file in files if file and file.name]
+
+    def delete() -> None:
+        for storage, name in named:
+            storage.delete(name)
+
+    if named:
+        transaction.on_commit(delete)

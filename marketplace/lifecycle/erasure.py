@@ -40,6 +40,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from marketplace.accounts.models import CourierProfile, User
 from marketplace.chat.models import Message
 from marketplace.core.exceptions import ConflictError
+from marketplace.core.transactions import files_delete_on_commit
 from marketplace.deliveries.models import ACTIVE_STATUSES, Delivery, DeliveryEvent, Rating
 from marketplace.hooks.models import WebhookEndpoint
 from marketplace.lifecycle.cancelling import trip_cancel
@@ -475,18 +476,6 @@ def is_erased(field: models.Field[Any, Any], value: Any) -> bool:
     return isinstance(value, str) and f"@{ERASED_DOMAIN}" in value
 
 
-def _files_delete_on_commit(files: list[FieldFile]) -> None:
-    """Delete stored files after commit (a rollback keeps the rows that name them)."""
-    named = [(file.storage, file.name) for file in files if file and file.name]
-
-    def delete() -> None:
-        for storage, name in named:
-            storage.delete(name)
-
-    if named:
-        transaction.on_commit(delete)
-
-
 def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field)
@@ -501,13 +490,13 @@ def _erase_rows(entry: Personal, user: User) -> int:
         return rows.update(**{name: None for name in entry.fields})
     if entry.action == DELETE:
         objs = list(rows)
-        _files_delete_on_commit([getattr(obj, f.name) for obj in objs for f in file_fields])
+        files_delete_on_commit([getattr(obj, f.name) for obj in objs for f in file_fields])
         entry.model._default_manager.filter(pk__in=[o.pk for o in objs]).delete()
         return len(objs)
     placeholders = dict(entry.placeholders)
     changed = 0
     for obj in rows:
-        _files_delete_on_commit([getattr(obj, f.name) for f in file_fields])
+        files_delete_on_commit([getattr(obj, f.name) for f in file_fields])
         for field in fields:
             if field.name in placeholders:
                 setattr(obj, field.attname, placeholders[field.name])

@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketplace.chat.models import Message
+from marketplace.core.transactions import files_delete_on_commit
 from marketplace.deliveries.models import Delivery, DeliveryStatus
 from marketplace.payments.models import Dispute, DisputeStatus, Payment, PaymentStatus
 from marketplace.returns.models import ParcelReturn, ReturnStatus
@@ -74,18 +74,6 @@ def _cutoff(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
-def _files_delete_on_commit(files: list[FieldFile]) -> None:
-    """Delete stored files after commit (a rollback keeps the rows that name them)."""
-    named = [(file.storage, file.name) for file in files if file and file.name]
-
-    def delete() -> None:
-        for storage, name in named:
-            storage.delete(name)
-
-    if named:
-        transaction.on_commit(delete)
-
-
 def _positions(now: datetime, *, dry_run: bool) -> tuple[int, int]:
     done = finished_deliveries(before=_cutoff(now, settings.RETENTION_POSITIONS_DAYS))
     pings = LocationPing.objects.filter(delivery__in=done.values("pk"))
@@ -111,7 +99,7 @@ def _chat_images(now: datetime, *, dry_run: bool) -> int:
                 .filter(pk__in=[m.pk for m in batch])
                 .exclude(image="")
             )
-            _files_delete_on_commit([m.image for m in locked])
+            files_delete_on_commit([m.image for m in locked])
             for message in locked:
                 message.image = ""  # type: ignore[assignment]
                 if not message.body:
@@ -137,7 +125,7 @@ def _proofs(now: datetime, *, dry_run: bool) -> tuple[int, int]:
                 locked = list(
                     Delivery.objects.select_for_update().filter(pk__in=ids).exclude(**{field: ""})
                 )
-                _files_delete_on_commit([getattr(d, field) for d in locked])
+                files_delete_on_commit([getattr(d, field) for d in locked])
                 # .update: the delivery's `updated_at` (its finishing time) stays as it was.
                 Delivery.objects.filter(pk__in=[d.pk for d in locked]).update(**{field: ""})
                 counts[index] += len(locked)

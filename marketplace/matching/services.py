@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -65,18 +66,7 @@ def _fill_offers(parcel: Parcel, fits: list[engine.Fit]) -> list[Offer]:
         )
         asked[fit.courier_id] = OfferStatus.PENDING
         created.append(offer)
-        with in_language_of(offer.courier):
-            notify(
-                user=offer.courier,
-                kind="offer_new",
-                title=gettext("A parcel fits your trip"),
-                body=gettext("Size %(size)s, you earn %(share)s.")
-                % {
-                    "size": parcel.size_class,
-                    "share": format_money(parcel.courier_share, parcel.currency),
-                },
-                data={"offer_id": offer.pk, "trip_id": fit.trip_id},
-            )
+        _notify_offer(offer, parcel, data={"offer_id": offer.pk, "trip_id": fit.trip_id})
         if len(created) == slots:
             break
     metrics.count_on_commit(metrics.OFFERS, len(created), event="made")
@@ -147,18 +137,11 @@ def offers_make_assigned(
         parcel=parcel, courier_id=fit.courier_id, defaults=values
     )
     metrics.count_on_commit(metrics.OFFERS, event="made")
-    with in_language_of(offer.courier):
-        notify(
-            user=offer.courier,
-            kind="offer_new",
-            title=gettext("A parcel fits your trip"),
-            body=gettext("Size %(size)s, you earn %(share)s.")
-            % {
-                "size": parcel.size_class,
-                "share": format_money(parcel.courier_share, parcel.currency),
-            },
-            data={"offer_id": offer.pk, "trip_id": fit.trip_id, "bundle_id": bundle and bundle.pk},
-        )
+    _notify_offer(
+        offer,
+        parcel,
+        data={"offer_id": offer.pk, "trip_id": fit.trip_id, "bundle_id": bundle and bundle.pk},
+    )
     return offer
 
 
@@ -329,3 +312,19 @@ def parcel_expiry_reason(*, parcel: Parcel) -> str:
             "(%(count)s courier(s) were offered it)."
         ) % {"count": offered}
     return gettext("No courier's trip passed the pickup and drop-off in time.")
+
+
+def _notify_offer(offer: Offer, parcel: Parcel, *, data: dict[str, Any]) -> None:
+    """Tell the courier of a new offer, in their language."""
+    with in_language_of(offer.courier):
+        notify(
+            user=offer.courier,
+            kind="offer_new",
+            title=gettext("A parcel fits your trip"),
+            body=gettext("Size %(size)s, you earn %(share)s.")
+            % {
+                "size": parcel.size_class,
+                "share": format_money(parcel.courier_share, parcel.currency),
+            },
+            data=data,
+        )
