@@ -106,12 +106,12 @@ TEMPLATES = [
     },
 ]
 
-# --- database: GeoDjango's PostGIS backend over psycopg 3 -----------------------------------
+# --- database: GeoDjango's PostGIS backend over psycopg 3 (marketplace/core/database) ------
 DATABASES = {
     "default": env.db_url(
         "DATABASE_URL",
         default="postgis://postgres@127.0.0.1:5432/waypost",
-        engine="django.contrib.gis.db.backends.postgis",
+        engine="marketplace.core.database",
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
@@ -123,9 +123,10 @@ def database_pool(database: dict[str, Any], *, enabled: bool) -> None:
     """Keep a pool of connections per process (psycopg_pool, Django's OPTIONS["pool"]) instead
     of a connection per request: under ASGI every request runs in a context of its own, so
     without a pool each one opens (and config/asgi.py closes) a PostgreSQL connection. A pooled
-    connection is checked before it is handed out, so a restarted PostgreSQL costs no request
-    more than a check (Django passes CONN_HEALTH_CHECKS on as the pool's `check`). Django
-    refuses CONN_MAX_AGE with a pool: the pool keeps them."""
+    connection is checked before it is handed out (CONN_HEALTH_CHECKS), and the first dead one
+    found sends the whole pool through a check (marketplace/core/database/base.py), so a
+    restarted PostgreSQL costs the next request about a second, not a timeout. Django refuses
+    CONN_MAX_AGE with a pool: the pool keeps them."""
     if not enabled:
         return
     database["CONN_MAX_AGE"] = 0

@@ -29,7 +29,7 @@ def _webhook_secret(name: str) -> str:
 
 STRIPE_WEBHOOK_SECRET = _webhook_secret("STRIPE_WEBHOOK_SECRET")
 STRIPE_CONNECT_WEBHOOK_SECRET = _webhook_secret("STRIPE_CONNECT_WEBHOOK_SECRET")
-DATABASES = {"default": env.db_url("DATABASE_URL", engine="django.contrib.gis.db.backends.postgis")}
+DATABASES = {"default": env.db_url("DATABASE_URL", engine="marketplace.core.database")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 database_pool(DATABASES["default"], enabled=env.bool("DATABASE_POOL", default=False))

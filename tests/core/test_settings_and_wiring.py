@@ -74,8 +74,12 @@ def test_production_passes_the_deploy_check():
 
 def test_database_is_postgis_over_psycopg3():
     import psycopg
+    from django.contrib.gis.db.backends.postgis.base import DatabaseWrapper as PostGIS
+    from django.db import connections
 
-    assert settings.DATABASES["default"]["ENGINE"] == "django.contrib.gis.db.backends.postgis"
+    # (our backend is GeoDjango's PostGIS one with a pool that gets over a restart)
+    assert settings.DATABASES["default"]["ENGINE"] == "marketplace.core.database"
+    assert isinstance(connections["default"], PostGIS)
     assert psycopg.__version__.startswith("3.")
 
 

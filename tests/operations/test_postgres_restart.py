@@ -3,12 +3,12 @@ survived").
 
 The module runs a private PostgreSQL 15 cluster (initdb in a temporary directory, a free port,
 trust auth, PostGIS, the app's migrations) and uvicorn on it, with the settings' persistent
-connections (CONN_MAX_AGE) and their health checks. Shippers post parcels and list theirs from
-threads; the cluster is restarted in the middle. The test checks that the requests that fail
-are few, fail only around the restart, fail cleanly (a 5xx with the JSON error body, never a
-hang), that the app recovers by itself, and that nothing is half-written: every parcel
-answered 201 is stored once, every stored parcel comes from a request, and each is whole (open,
-priced, with both audit events).
+connections (CONN_MAX_AGE) and their health checks, then with a connection pool
+(DATABASE_POOL). Shippers post parcels and list theirs from threads; the cluster is restarted
+in the middle. The test checks that the requests that fail are few, fail only around the
+restart, fail cleanly (a 5xx with the JSON error body, never a hang), that the app recovers by
+itself, and that nothing is half-written: every parcel answered 201 is stored once, every
+stored parcel comes from a request, and each is whole (open, priced, with both audit events).
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ AFTER_SECONDS = 8.0  # of load after it
 TIMEOUT = 15.0  # a request without an answer this long is a hang
 BACK_OFF = 0.25  # seconds a client waits after a failed request
 MAX_FAILED = 20
+CONNECTIONS = {  # how the app keeps its connections -> its environment
+    "persistent connections": {"DATABASE_CONN_MAX_AGE": "60"},
+    "a connection pool": {"DATABASE_POOL": "true"},
+}
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +71,14 @@ def cluster() -> Iterator[PostgresCluster]:
             timeout=600,
         )
         yield cluster
+
+
+@pytest.fixture
+def database(cluster: PostgresCluster, kept: str) -> str:
+    """A copy of the migrated DBNAME of this test's own (the parcels are counted per test)."""
+    name = f"{DBNAME}_{list(CONNECTIONS).index(kept)}"
+    cluster.execute("postgres", f"CREATE DATABASE {name} TEMPLATE {DBNAME}")
+    return name
 
 
 @dataclass
@@ -137,10 +149,11 @@ class Load:
 
 
 class Connections:
-    """Samples the app's connections to DBNAME (pg_stat_activity) twice a second; `peak`."""
+    """Samples the app's connections to a database (pg_stat_activity) twice a second; `peak`."""
 
-    def __init__(self, cluster: PostgresCluster) -> None:
+    def __init__(self, cluster: PostgresCluster, database: str) -> None:
         self.cluster = cluster
+        self.database = database
         self.peak = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -158,7 +171,7 @@ class Connections:
         while not self.stop.wait(0.5):
             try:
                 with psycopg.connect(self.cluster.conninfo("postgres"), connect_timeout=2) as conn:
-                    row = conn.execute(query, [DBNAME]).fetchone()
+                    row = conn.execute(query, [self.database]).fetchone()
             except psycopg.Error:
                 continue  # restarting
             self.peak = max(self.peak, int(row[0]) if row else 0)
@@ -186,10 +199,10 @@ def register_shippers(server: LiveServer) -> list[str]:
     return tokens
 
 
-def stored_parcels(cluster: PostgresCluster) -> dict[str, list[Any]]:
+def stored_parcels(cluster: PostgresCluster, database: str) -> dict[str, list[Any]]:
     """Each stored parcel's description -> [(status, price, events as (from, to))...]."""
     parcels, events = Parcel._meta.db_table, ParcelEvent._meta.db_table
-    with psycopg.connect(cluster.conninfo(DBNAME)) as conn:
+    with psycopg.connect(cluster.conninfo(database)) as conn:
         rows = conn.execute(
             f"SELECT p.description, p.status, p.price_total,"
             f" array(SELECT ARRAY[e.from_status, e.to_status] FROM {events} e"
@@ -202,17 +215,20 @@ def stored_parcels(cluster: PostgresCluster) -> dict[str, list[Any]]:
     return found
 
 
-def test_parcels_survive_a_postgres_restart_under_load(cluster: PostgresCluster) -> None:
-    # given uvicorn on the private cluster, with persistent, health-checked connections
+@pytest.mark.parametrize("kept", CONNECTIONS)
+def test_parcels_survive_a_postgres_restart_under_load(
+    cluster: PostgresCluster, database: str, kept: str
+) -> None:
+    # given uvicorn on the private cluster, with health-checked persistent or pooled connections
     with uvicorn_server(
         settings_module="tests.operations.faults_settings",
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
-        extra_env={"DATABASE_URL": cluster.url(DBNAME), "DATABASE_CONN_MAX_AGE": "60"},
+        extra_env={"DATABASE_URL": cluster.url(database), **CONNECTIONS[kept]},
     ) as server:
         tokens = register_shippers(server)
 
         # when shippers post and list parcels, and the cluster is restarted in the middle
-        with Connections(cluster) as connections, Load(server, tokens) as load:
+        with Connections(cluster, database) as connections, Load(server, tokens) as load:
             started = time.monotonic()
             wait_until(
                 lambda: load.succeeded_since(started) == {"create", "list"}, 30, "load running"
@@ -243,9 +259,11 @@ def test_parcels_survive_a_postgres_restart_under_load(cluster: PostgresCluster)
         else (0.0, 0.0)
     )
     log.warning(
-        "PostgreSQL restart (pg_ctl restart -m fast took %.2f s): %d requests, %d failed %s"
+        "PostgreSQL restart with %s (pg_ctl restart -m fast took %.2f s): %d requests, %d"
+        " failed %s"
         " from %.2f to %.2f s after it began; both kinds succeeded again %.2f s after it"
         " ended; slowest request %.2f s; at most %d connections",
+        kept,
         restart_ended - restart_began,
         len(attempts),
         len(failed),
@@ -269,7 +287,7 @@ def test_parcels_survive_a_postgres_restart_under_load(cluster: PostgresCluster)
     assert connections.peak <= 2 * SHIPPERS * 2 + 2
 
     # and nothing is lost, written twice or half-written
-    stored = stored_parcels(cluster)
+    stored = stored_parcels(cluster, database)
     created = {a.description for a in attempts if a.what == "create" and ok(a)}
     tried = {a.description for a in attempts if a.what == "create"}
     assert created <= set(stored), "a parcel answered 201 is missing"

@@ -1,0 +1,1 @@
+"""The PostGIS database backend Waypost runs on (ENGINE "marketplace.core.database")."""
